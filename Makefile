@@ -1,0 +1,81 @@
+# The book's two commands: `make book` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := _vendor/lib
+VENDOR_STAMP := $(VENDOR)/.installed
+MATHJAX := mathjax@3.2.2
+WIDGETS := @jupyter-widgets/html-manager@1.0.15
+# Stored outputs, the book build and the tests run without progress bars; `make test` keeps its
+# trained-model cache inside _build so every clean clone trains from scratch.
+RUN := LECTURELIB_PROGRESS=0 PYDEVD_DISABLE_FILE_VALIDATION=1
+TEST_CACHE := $(CURDIR)/_build/lecturelib-cache
+NB ?= book
+
+.PHONY: book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
+
+help:
+	@echo "make book            install (first time) and build the HTML book into _build/html"
+	@echo "make test            unit tests, notebook re-execution (nbval), strict book build, browser tests"
+	@echo "make lab             open the notebooks in JupyterLab"
+	@echo "make test-notebooks NB=book/activations   re-execute and check one chapter"
+	@echo "make execute NB=book/activations          re-execute and store one chapter's outputs"
+
+venv: $(STAMP)
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lecturelib)" >/dev/null
+	@touch $@
+
+# MathJax and the ipywidgets HTML manager, fetched once from the npm registry, served from the site.
+vendor: $(VENDOR_STAMP)
+$(VENDOR_STAMP):
+	@rm -rf _vendor && mkdir -p $(VENDOR) _vendor/tmp
+	cd _vendor/tmp && npm pack --silent $(MATHJAX) $(WIDGETS) >/dev/null
+	mkdir -p _vendor/tmp/mathjax _vendor/tmp/widgets
+	tar -xzf _vendor/tmp/mathjax-*.tgz -C _vendor/tmp/mathjax
+	tar -xzf _vendor/tmp/jupyter-widgets-html-manager-*.tgz -C _vendor/tmp/widgets
+	cp -r _vendor/tmp/mathjax/package/es5 $(VENDOR)/mathjax
+	mkdir -p $(VENDOR)/html-manager
+	cp _vendor/tmp/widgets/package/dist/embed.js _vendor/tmp/widgets/package/dist/*.woff* \
+	   _vendor/tmp/widgets/package/dist/*.ttf _vendor/tmp/widgets/package/dist/*.eot \
+	   _vendor/tmp/widgets/package/dist/*.svg $(VENDOR)/html-manager/
+	rm -rf _vendor/tmp
+	@touch $@
+
+book: $(STAMP) $(VENDOR_STAMP)
+	$(RUN) $(BIN)/jupyter-book build . --builder html
+	@echo ""
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: test-unit test-notebooks test-book test-browser
+	@echo "make test: all checks passed"
+
+test-unit: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest -q -m "not browser" tests
+
+test-notebooks: $(STAMP)
+	@mkdir -p $(TEST_CACHE)
+	$(RUN) LECTURELIB_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 $(NB)
+
+test-book: $(STAMP) $(VENDOR_STAMP)
+	@mkdir -p $(TEST_CACHE)
+	$(RUN) LECTURELIB_CACHE=$(TEST_CACHE) $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m browser tests/test_browser.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab book/
+
+execute: $(STAMP)
+	$(RUN) $(BIN)/python scripts/execute_notebooks.py $$(find $(NB) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+
+clean:
+	rm -rf _build

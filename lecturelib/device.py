@@ -1,0 +1,85 @@
+"""Where computations run, how big experiments are, and how runs are made repeatable.
+
+Three environment variables steer every chapter:
+
+* ``LECTURELIB_DEVICE``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; unset means "the best there is".
+* ``LECTURELIB_SCALE``: ``small`` (default; every notebook runs in under a minute on a laptop CPU)
+  or ``full`` (the papers' settings; wants a GPU and, for some chapters, real data).
+* ``LECTURELIB_PROGRESS``: ``0`` hides progress bars (the book build and the tests set it).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+
+import numpy as np
+import torch
+
+__all__ = ["get_device", "seed_everything", "get_scale", "progress_enabled", "is_full_scale"]
+
+_DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+SCALES = ("small", "full")
+
+
+def get_device() -> torch.device:
+    """Return the device experiments run on: CUDA, then Apple MPS, then the CPU.
+
+    ``LECTURELIB_DEVICE`` overrides the choice. A value that is not a device name raises
+    ``ValueError``; a device this machine lacks raises ``RuntimeError``.
+    """
+    requested = os.environ.get("LECTURELIB_DEVICE", "").strip().lower()
+    if requested:
+        if not _DEVICE_PATTERN.match(requested):
+            raise ValueError(
+                f"LECTURELIB_DEVICE={requested!r} is not a device name; "
+                "use 'cpu', 'cuda', 'cuda:N' or 'mps', or leave it unset to pick automatically"
+            )
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"LECTURELIB_DEVICE={requested!r} but torch sees no CUDA device")
+        if requested == "mps" and not _mps_available():
+            raise RuntimeError("LECTURELIB_DEVICE='mps' but torch sees no Apple MPS device")
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def seed_everything(seed: int) -> int:
+    """Seed Python's ``random``, NumPy and torch (CPU and CUDA) with ``seed`` and return it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must lie in [0, 2**32), got {seed}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return seed
+
+
+def get_scale() -> str:
+    """Return ``'small'`` (default) or ``'full'`` from ``LECTURELIB_SCALE``."""
+    scale = os.environ.get("LECTURELIB_SCALE", "small").strip().lower() or "small"
+    if scale not in SCALES:
+        raise ValueError(f"LECTURELIB_SCALE={scale!r} is not a scale; use one of {SCALES}")
+    return scale
+
+
+def is_full_scale() -> bool:
+    """True when ``LECTURELIB_SCALE=full``: run the paper-scale version of an experiment."""
+    return get_scale() == "full"
+
+
+def progress_enabled() -> bool:
+    """False when ``LECTURELIB_PROGRESS`` is ``0``/``false``/``no``: progress bars stay hidden."""
+    value = os.environ.get("LECTURELIB_PROGRESS", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")

@@ -1,0 +1,181 @@
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from lecturelib import data
+
+
+def test_digits_split_shapes_types_and_stratification():
+    split = data.digits()
+    assert split.X_train.shape == (1347, 64) and split.X_test.shape == (450, 64)
+    assert split.X_train.dtype == torch.float32 and split.y_train.dtype == torch.int64
+    assert 0.0 <= float(split.X_train.min()) and float(split.X_train.max()) <= 1.0
+    assert split.n_classes == 10 and split.is_classification and split.n_features == 64
+    counts = torch.bincount(split.y_test, minlength=10)
+    assert int(counts.min()) >= 43 and int(counts.max()) <= 47  # every class ~25 % held out
+    again = data.digits()
+    assert torch.equal(again.X_train, split.X_train) and torch.equal(again.y_test, split.y_test)
+    assert not torch.equal(data.digits(seed=1).y_train, split.y_train)
+
+
+def test_mnist1d_generated_offline_cached_and_repairs_corruption(isolated_cache, recwarn):
+    split = data.mnist1d(num_samples=200)
+    assert split.X_train.shape == (160, 40) and split.X_test.shape == (40, 40)
+    assert split.n_classes == 10
+    assert abs(float(torch.cat([split.X_train, split.X_test]).std()) - 1.0) < 1e-3  # generator standardises
+    files = list(isolated_cache.glob("mnist1d-*.pt"))
+    assert len(files) == 1
+    assert torch.equal(data.mnist1d(num_samples=200).X_train, split.X_train)  # from the cache
+    files[0].write_bytes(files[0].read_bytes()[:100])  # truncate it
+    with pytest.warns(UserWarning, match="regenerating"):
+        repaired = data.mnist1d(num_samples=200)
+    assert torch.equal(repaired.X_train, split.X_train)
+
+
+def test_mnist1d_leaves_global_random_state_alone():
+    np.random.seed(5)
+    expected = np.random.rand()
+    np.random.seed(5)
+    data.mnist1d(num_samples=100, seed=3)
+    assert np.random.rand() == expected
+
+
+def test_regression_1d():
+    split = data.regression_1d(n_train=30, n_test=50, noise=0.0)
+    assert split.X_train.shape == (30, 1) and split.y_train.shape == (30, 1)
+    assert not split.is_classification and split.n_classes is None
+    assert torch.all(split.X_train[1:] >= split.X_train[:-1])
+    torch.testing.assert_close(split.y_train, torch.sin(3 * split.X_train) + 0.3 * split.X_train)
+    noisy = data.regression_1d(noise=0.1, seed=3)
+    assert torch.equal(noisy.y_train, data.regression_1d(noise=0.1, seed=3).y_train)
+
+
+@pytest.mark.parametrize("kind", data.TOY_KINDS)
+def test_toy_2d(kind):
+    split = data.toy_2d(kind, n_samples=300)
+    assert split.X_train.shape[1] == 2 and split.is_classification
+    assert split.n_classes == (2 if kind in ("moons", "circles") else 3)
+    assert len(split.X_train) + len(split.X_test) in (299, 300)
+
+
+def test_centre_and_standardise_use_training_statistics():
+    split = data.digits()
+    centred = data.center(split)
+    assert float(centred.X_train.mean(0).abs().max()) < 1e-5
+    torch.testing.assert_close(centred.X_test, split.X_test - split.X_train.mean(0))
+    standard = data.standardize(split)
+    std = standard.X_train.std(0, unbiased=False)
+    varying = split.X_train.std(0) > 0
+    torch.testing.assert_close(std[varying], torch.ones(int(varying.sum())), atol=1e-4, rtol=0)
+    assert torch.all(standard.X_train[:, ~varying] == 0)  # constant pixels stay finite
+
+
+def test_pca_matches_sklearn_and_whitening_gives_identity_covariance():
+    from sklearn.decomposition import PCA
+
+    split = data.digits()
+    projected = data.pca(split, n_components=5)
+    reference = PCA(5).fit(split.X_train.double().numpy())
+    ours = projected.X_train.double().numpy()
+    theirs = reference.transform(split.X_train.double().numpy())
+    signs = np.sign((ours * theirs).sum(0))  # principal axes are defined up to sign
+    np.testing.assert_allclose(ours * signs, theirs, atol=1e-4)
+    white = data.whiten(split, n_components=20)
+    covariance = torch.cov(white.X_train.double().T)
+    torch.testing.assert_close(covariance, torch.eye(20, dtype=torch.float64), atol=2e-3, rtol=0)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.digits(test_fraction=1.5)
+    with pytest.raises(ValueError, match="seed"):
+        data.digits(seed=-1)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        data.toy_2d("swirl")
+    with pytest.raises(ValueError, match="n_train"):
+        data.regression_1d(n_train=0)
+    with pytest.raises(ValueError, match="noise"):
+        data.regression_1d(noise=-1)
+    with pytest.raises(ValueError, match="num_samples"):
+        data.mnist1d(num_samples=5)
+    with pytest.raises(TypeError, match="DataSplit"):
+        data.center(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="n_components"):
+        data.pca(data.digits(), n_components=65)
+
+
+def test_datasplit_validates_its_fields():
+    with pytest.raises(TypeError, match="X_train must be a torch.Tensor"):
+        data.DataSplit(np.zeros((2, 1)), torch.zeros(2), torch.zeros(1, 1), torch.zeros(1))
+    with pytest.raises(ValueError, match="X_train has 3 rows but y_train has 2"):
+        data.DataSplit(torch.zeros(3, 1), torch.zeros(2), torch.zeros(1, 1), torch.zeros(1))
+    split = data.regression_1d().subset(n_train=5, n_test=7)
+    assert len(split.X_train) == 5 and len(split.y_test) == 7
+
+
+# ---------------------------------------------------------------- real data from a local folder
+
+def _write_idx(path, array, compress=False):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_load_mnist_reads_idx_files(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    images = rng.integers(0, 256, size=(6, 28, 28))
+    labels = np.arange(6) % 10
+    _write_idx(folder / "train-images-idx3-ubyte.gz", images, compress=True)
+    _write_idx(folder / "train-labels-idx1-ubyte.gz", labels, compress=True)
+    _write_idx(folder / "t10k-images-idx3-ubyte", images[:2])
+    _write_idx(folder / "t10k-labels-idx1-ubyte", labels[:2])
+    monkeypatch.setenv("LECTURELIB_DATA", str(tmp_path))
+    split = data.load_mnist()
+    assert split.X_train.shape == (6, 784) and split.X_test.shape == (2, 784)
+    torch.testing.assert_close(split.X_train[3], torch.as_tensor(images[3].ravel() / 255.0, dtype=torch.float32))
+    assert split.y_train.tolist() == labels.tolist()
+    assert data.load_mnist(tmp_path, flatten=False).X_train.shape == (6, 1, 28, 28)
+
+
+def test_load_mnist_detects_truncated_idx(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for stem in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        _write_idx(folder / stem, np.zeros((2, 28, 28)))
+    for stem in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        _write_idx(folder / stem, np.zeros(2))
+    raw = (folder / "train-images-idx3-ubyte").read_bytes()
+    (folder / "train-images-idx3-ubyte").write_bytes(raw[:-5])
+    with pytest.raises(ValueError, match="truncated"):
+        data.load_mnist(tmp_path)
+
+
+def test_load_cifar10_reads_python_batches(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, size=(3, 3072), dtype=np.uint8), b"labels": [1, 2, 3]}
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle)
+    split = data.load_cifar10(tmp_path)
+    assert split.X_train.shape == (15, 3, 32, 32) and split.X_test.shape == (3, 3, 32, 32)
+    assert split.y_train.tolist() == [1, 2, 3] * 5
+    assert 0.0 <= float(split.X_train.min()) and float(split.X_train.max()) <= 1.0
+
+
+def test_missing_data_folder_says_what_to_put_where(tmp_path, monkeypatch):
+    monkeypatch.delenv("LECTURELIB_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="LECTURELIB_DATA"):
+        data.load_mnist()
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        data.load_mnist(tmp_path)
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        data.load_cifar10(tmp_path)

@@ -1,0 +1,114 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lecturelib import models
+from lecturelib.models import MLP
+
+
+def test_lecture_network_has_78_parameters():
+    net = MLP([1, 5, 5, 5, 1, 1], activation="leaky_relu")
+    assert models.count_parameters(net) == 78
+    assert [tuple(p.shape) for p in net.parameters()][:2] == [(5, 1), (5,)]
+
+
+@pytest.mark.parametrize("k, expected", [(3, 78), (5, 138), (10, 288), (15, 438), (45, 1338)])
+def test_residual_depth_series_parameter_counts(k, expected):
+    assert models.count_parameters(MLP([1] + [5] * k + [1, 1], "leaky_relu", residual=True)) == expected
+
+
+def test_forward_matches_the_formula():
+    torch.manual_seed(0)
+    net = MLP([3, 4, 2], activation="tanh").double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    W1, b1, W2, b2 = (p.detach() for p in net.parameters())
+    torch.testing.assert_close(net(x), torch.tanh(x @ W1.T + b1) @ W2.T + b2, rtol=0, atol=1e-12)
+
+
+def test_residual_layers_add_their_input_where_shapes_agree():
+    torch.manual_seed(0)
+    net = MLP([2, 3, 3, 1], activation="relu", residual=True).double()
+    assert net.residual_mask == [False, True]
+    x = torch.randn(4, 2, dtype=torch.float64)
+    L = net.layers
+    z2 = torch.relu(L[0](x))
+    z3 = z2 + torch.relu(L[1](z2))
+    torch.testing.assert_close(net(x), L[2](z3), rtol=0, atol=1e-12)
+
+
+def test_zero_residual_blocks_are_the_identity():
+    torch.manual_seed(0)
+    net = MLP([1, 5, 5, 5, 1], activation="leaky_relu", residual=True)
+    shallow_out = net.layers[3](net.activations[0](net.layers[0](torch.ones(1, 1))))
+    with torch.no_grad():
+        for j in (1, 2):
+            net.layers[j].weight.zero_()
+            net.layers[j].bias.zero_()
+    torch.testing.assert_close(net(torch.ones(1, 1)), shallow_out)
+
+
+@pytest.mark.parametrize("name", models.activation_names())
+def test_every_activation_builds_and_runs(name):
+    net = MLP([4, 6, 6, 3], activation=name)
+    assert net(torch.randn(7, 4)).shape == (7, 3)
+
+
+@pytest.mark.parametrize("name", [n for n, s in models.ACTIVATIONS.items() if s.function is not None])
+def test_elementwise_function_and_derivative_agree_with_the_module_and_autograd(name):
+    spec = models.ACTIVATIONS[name]
+    u = torch.linspace(-3, 3, 61, dtype=torch.float64).requires_grad_(True)
+    u = u[u.abs() > 1e-3].detach().requires_grad_(True)  # avoid the kink at 0
+    module = spec.module(len(u)).double()
+    torch.testing.assert_close(module(u[None])[0], spec.function(u), rtol=0, atol=1e-12)
+    (grad,) = torch.autograd.grad(spec.function(u).sum(), u)
+    torch.testing.assert_close(spec.derivative(u.detach()), grad, rtol=0, atol=1e-12)
+
+
+def test_maxout_takes_the_max_over_pieces():
+    net = MLP([2, 3, 1], activation="maxout")
+    assert net.layers[0].out_features == 6
+    v = torch.tensor([[1.0, -2.0, 0.5, 4.0, -1.0, -3.0]])
+    assert models.Maxout(2)(v).tolist() == [[1.0, 4.0, -1.0]]
+
+
+def test_states_and_features():
+    net = MLP([2, 4, 3, 1], activation="relu")
+    states = net.forward_with_states(torch.randn(5, 2))
+    assert [tuple(v.shape) for v in states["pre"]] == [(5, 4), (5, 3)]
+    torch.testing.assert_close(states["post"][-1], F.relu(states["pre"][-1]))
+    torch.testing.assert_close(net.features(torch.ones(1, 2)), net.forward_with_states(torch.ones(1, 2))["post"][-1])
+
+
+def test_norm_and_dropout_options():
+    net = MLP([4, 8, 8, 2], norm="batch", dropout=0.5)
+    assert isinstance(net.norms[0], torch.nn.BatchNorm1d)
+    net.eval()
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(net(x), net(x))  # no dropout noise in evaluation
+    assert isinstance(MLP([4, 8, 2], norm="layer").norms[0], torch.nn.LayerNorm)
+    assert isinstance(MLP([4, 8, 2], norm=torch.nn.LayerNorm).norms[0], torch.nn.LayerNorm)
+
+
+def test_images_are_flattened():
+    assert MLP([64, 10]).forward(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="unknown activation 'swish'.*relu"):
+        MLP([1, 2, 1], activation="swish")
+    with pytest.raises(ValueError, match="widths"):
+        MLP([3])
+    with pytest.raises(ValueError, match="widths must be positive ints"):
+        MLP([3, 0, 1])
+    with pytest.raises(ValueError, match="norm"):
+        MLP([3, 4, 1], norm="group")
+    with pytest.raises(ValueError, match="dropout"):
+        MLP([3, 4, 1], dropout=1.0)
+    with pytest.raises(TypeError, match="residual"):
+        MLP([3, 4, 1], residual="yes")
+    with pytest.raises(ValueError, match=r"input must have shape \(batch, 3\)"):
+        MLP([3, 4, 1])(torch.zeros(2, 5))
+    with pytest.raises(TypeError, match="activation must be a string"):
+        models.get_activation(3)
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        models.count_parameters("net")
