@@ -42,7 +42,7 @@ def test_history_for_classification_and_callbacks():
     split = data.toy_2d("moons")
     net = _net(widths=(2, 16, 2), activation="relu")
     history = train.fit(net, split, lr=0.5, epochs=30, eval_every=10, device="cpu",
-                        callback=lambda model, epoch: {"weight_norm": float(model.layers[0].weight.norm())})
+                        callback=lambda model, epoch: {"weight_norm": float(model.layers[0].weight.detach().norm())})
     assert history.epoch == [0, 10, 20, 30]
     assert len(history.train_accuracy) == 4 and history.train_accuracy[-1] > 0.8
     assert len(history.extras["weight_norm"]) == 4
