@@ -13,6 +13,8 @@ WIDGETS := @jupyter-widgets/html-manager@1.0.15
 RUN := LECTURELIB_PROGRESS=0 PYDEVD_DISABLE_FILE_VALIDATION=1
 TEST_CACHE := $(CURDIR)/_build/lecturelib-cache
 NB ?= book
+# Notebooks run single-threaded (their set-up cells say so), two at a time on 2 cores.
+NB_WORKERS ?= 2
 
 .PHONY: book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
 
@@ -62,7 +64,7 @@ test-unit: $(STAMP)
 test-notebooks: $(STAMP)
 	@mkdir -p $(TEST_CACHE)
 	$(RUN) LECTURELIB_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 $(NB)
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 -n $(NB_WORKERS) --dist loadfile $(NB)
 
 # The strict build renders the stored outputs that test-notebooks has just re-executed and
 # compared, instead of executing every notebook a second time (CI runs on 2 cores).

@@ -1,0 +1,518 @@
+r"""Backpropagation written out, without autograd, for fully connected networks.
+
+The lecture (Giselsson, *Deep Learning*, "Backpropagation"; Rumelhart, Hinton & Williams 1986)
+writes the per-sample loss with states :math:`z_1 = x`, :math:`z_{j+1} = \sigma_j(v_j)`,
+:math:`v_j = W_j z_j + b_j` for :math:`j = 1, \dots, n` and :math:`\sigma_n = \mathrm{Id}`. Then
+
+.. math::
+
+    \delta_{n+1} = \nabla_{z_{n+1}} L, \qquad
+    \delta_j = W_j^\top(\delta_{j+1} \odot \sigma_j'(v_j)), \qquad
+    \frac{\partial L}{\partial W_j} = (\delta_{j+1} \odot \sigma_j'(v_j))\, z_j^\top, \qquad
+    \frac{\partial L}{\partial b_j} = \delta_{j+1} \odot \sigma_j'(v_j).
+
+A residual layer :math:`z_{j+1} = z_j + \sigma_j(v_j)` adds :math:`\delta_{j+1}` to
+:math:`\delta_j` (He et al. 2016). Python lists are 0-based: ``states[k]`` is :math:`z_{k+1}`,
+``deltas[k]`` is :math:`\delta_{k+1}`, ``weights[k]`` is :math:`W_{k+1}`.
+
+Two forms are given: :func:`backprop_sample` follows the lecture literally for one sample with
+column vectors; :func:`forward` / :func:`backward` process a batch stored as rows, so
+:math:`V_j = Z_j W_j^\top + b_j` and :math:`\partial L/\partial W_j = G_j^\top Z_j` with
+:math:`G_j = \Delta_{j+1} \odot \sigma_j'(V_j)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from .models import ACTIVATIONS, MLP, ActivationSpec, get_activation
+
+__all__ = ["Network", "ForwardPass", "BackwardPass", "GradientCheck", "LayerGradientNorms",
+           "network_from_mlp", "random_network", "scaled_activation", "forward", "output_gradient",
+           "backward", "backprop_sample", "gradients", "network_gradients", "gradient_check",
+           "layer_gradient_norms", "stored_activation_bytes", "autograd_saved_bytes", "LOSSES"]
+
+LOSSES = ("mse", "cross_entropy")
+
+
+@dataclass(frozen=True)
+class Network:
+    r"""The parameters of :math:`m(x;\theta)` as plain tensors.
+
+    ``weights[k]`` is :math:`W_{k+1}` of shape ``(n_{k+2}, n_{k+1})``; ``biases[k]`` is
+    :math:`b_{k+1}` of shape ``(n_{k+2},)`` (or ``None``); ``activations`` and ``residual`` have one
+    entry per *hidden* layer (the last layer is affine, :math:`\sigma_n = \mathrm{Id}`).
+    """
+
+    weights: tuple
+    biases: tuple
+    activations: tuple
+    residual: tuple
+
+    def __post_init__(self):
+        n = len(self.weights)
+        if n < 1:
+            raise ValueError("weights must hold at least one matrix")
+        if len(self.biases) != n:
+            raise ValueError(f"biases must have one entry per weight matrix ({n}), got {len(self.biases)}")
+        if len(self.activations) != n - 1 or len(self.residual) != n - 1:
+            raise ValueError(f"activations and residual need one entry per hidden layer ({n - 1}), got "
+                             f"{len(self.activations)} and {len(self.residual)}")
+        for k, W in enumerate(self.weights):
+            if not isinstance(W, torch.Tensor) or W.dim() != 2:
+                raise ValueError(f"weights[{k}] must be a 2-D tensor, got "
+                                 f"{tuple(W.shape) if isinstance(W, torch.Tensor) else type(W).__name__}")
+            if k and W.shape[1] != self.weights[k - 1].shape[0]:
+                raise ValueError(f"weights[{k}] has {W.shape[1]} columns but weights[{k - 1}] has "
+                                 f"{self.weights[k - 1].shape[0]} rows; consecutive widths must agree")
+            b = self.biases[k]
+            if b is not None and tuple(b.shape) != (W.shape[0],):
+                raise ValueError(f"biases[{k}] must have shape ({W.shape[0]},), got {tuple(b.shape)}")
+        for k, (spec, res) in enumerate(zip(self.activations, self.residual)):
+            if not isinstance(spec, ActivationSpec) or spec.function is None or spec.derivative is None:
+                raise ValueError(f"activations[{k}] must be an element-wise ActivationSpec, got {spec!r}")
+            if res and self.weights[k].shape[0] != self.weights[k].shape[1]:
+                raise ValueError(f"hidden layer {k} is residual but maps width {self.weights[k].shape[1]} "
+                                 f"to {self.weights[k].shape[0]}; a residual layer must be square")
+
+    @property
+    def widths(self) -> list[int]:
+        """``[n_1, ..., n_{n+1}]``: the width of every state :math:`z_j`."""
+        return [self.weights[0].shape[1]] + [W.shape[0] for W in self.weights]
+
+    @property
+    def depth(self) -> int:
+        """Number of affine maps :math:`n`."""
+        return len(self.weights)
+
+
+@dataclass(frozen=True)
+class ForwardPass:
+    """What the forward pass stores: ``states`` :math:`z_1..z_{n+1}` ``(batch, n_j)`` and
+    ``pre_activations`` :math:`v_1..v_n` ``(batch, n_{j+1})``."""
+
+    states: list
+    pre_activations: list
+
+    @property
+    def output(self) -> torch.Tensor:
+        return self.states[-1]
+
+
+@dataclass(frozen=True)
+class BackwardPass:
+    """``deltas`` :math:`\\delta_1..\\delta_{n+1}` ``(batch, n_j)`` (rows: per-sample
+    :math:`\\partial L/\\partial z_j` of the batch loss), ``weight_grads`` and ``bias_grads`` in
+    layer order (``None`` for a layer without bias)."""
+
+    deltas: list
+    weight_grads: list
+    bias_grads: list
+
+
+def scaled_activation(name: str, alpha: float) -> ActivationSpec:
+    r"""The activation :math:`\alpha\,\sigma(u)` with derivative :math:`\alpha\,\sigma'(u)`.
+
+    The lecture's remedy for exploding residual gradients: with :math:`\alpha < 1` an
+    :math:`L`-Lipschitz :math:`\sigma` becomes :math:`\alpha L`-Lipschitz.
+    """
+    spec = get_activation(name)
+    if spec.function is None:
+        raise ValueError(f"activation {name!r} is not element-wise; scaled_activation needs one that is")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+    alpha = float(alpha)
+    function, derivative = spec.function, spec.derivative
+    return replace(spec, name=f"{alpha:g}*{spec.name}", formula=rf"{alpha:g}\,({spec.formula})",
+                   function=lambda u: alpha * function(u), derivative=lambda u: alpha * derivative(u))
+
+
+def _resolve_activation(activation) -> ActivationSpec:
+    if isinstance(activation, ActivationSpec):
+        return activation
+    return get_activation(activation)
+
+
+def network_from_mlp(model: MLP) -> Network:
+    """The :class:`Network` view of a :class:`lecturelib.models.MLP` (sharing its tensors).
+
+    Accepts plain and residual MLPs with element-wise activations; rejects what the lecture's
+    recursion does not cover (normalisation layers, maxout, PReLU's learned slope, dropout).
+    """
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a lecturelib.models.MLP, got {type(model).__name__}")
+    if model.norm is not None:
+        raise ValueError(f"model has norm={model.norm!r}; backprop supports MLPs with norm=None only")
+    if model.dropout:
+        raise ValueError(f"model has dropout={model.dropout}; backprop supports dropout=0 only")
+    if model.activation in ("maxout", "prelu"):
+        raise ValueError(f"model activation {model.activation!r} is not supported; use one of "
+                         f"{', '.join(k for k in ACTIVATIONS if k not in ('maxout', 'prelu'))}")
+    spec = ACTIVATIONS[model.activation]
+    weights = tuple(layer.weight for layer in model.layers)
+    biases = tuple(layer.bias for layer in model.layers)
+    return Network(weights, biases, tuple(spec for _ in model.activations), tuple(model.residual_mask))
+
+
+def random_network(widths, activation="relu", residual: bool = False, weight_scale: float = 1.0,
+                   seed: int = 0, dtype=torch.float64) -> Network:
+    r"""A random :class:`Network` with :math:`(W_j)_{ik} \sim N(0, \text{weight_scale}^2 / n_j)`, :math:`b_j = 0`.
+
+    ``weight_scale = 1`` gives LeCun's variance :math:`1/n_j` (LeCun et al. 2012); ``sqrt(2)`` is He et
+    al. (2015). ``activation`` is a name or an :class:`ActivationSpec` (e.g. from
+    :func:`scaled_activation`). Hidden layers of equal width are residual when ``residual``.
+    """
+    if not isinstance(widths, (list, tuple)) or len(widths) < 2 or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+        raise ValueError(f"widths must be a list of at least two positive ints, got {widths!r}")
+    if isinstance(weight_scale, bool) or not isinstance(weight_scale, (int, float)) or weight_scale < 0:
+        raise ValueError(f"weight_scale must be a non-negative number, got {weight_scale!r}")
+    if not isinstance(residual, bool):
+        raise TypeError(f"residual must be True or False, got {residual!r}")
+    spec = _resolve_activation(activation)
+    generator = torch.Generator().manual_seed(int(seed))
+    weights = tuple(torch.randn(widths[k + 1], widths[k], generator=generator, dtype=dtype)
+                    * (weight_scale / widths[k] ** 0.5) for k in range(len(widths) - 1))
+    biases = tuple(torch.zeros(widths[k + 1], dtype=dtype) for k in range(len(widths) - 1))
+    n_hidden = len(widths) - 2
+    mask = tuple(residual and widths[k] == widths[k + 1] for k in range(n_hidden))
+    return Network(weights, biases, tuple(spec for _ in range(n_hidden)), mask)
+
+
+def _as_network(model) -> Network:
+    if isinstance(model, Network):
+        return model
+    if isinstance(model, MLP):
+        return network_from_mlp(model)
+    raise TypeError(f"model must be a lecturelib.models.MLP or a backprop.Network, got {type(model).__name__}")
+
+
+def _check_inputs(network: Network, X) -> torch.Tensor:
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    if X.dim() > 2:
+        X = X.flatten(1)  # images (batch, c, h, w) -> (batch, c*h*w)
+    n_in = network.weights[0].shape[1]
+    if X.dim() != 2 or X.shape[1] != n_in:
+        raise ValueError(f"X must have shape (batch, {n_in}), got {tuple(X.shape)}")
+    return X.to(network.weights[0].dtype)
+
+
+def forward(model, X: torch.Tensor) -> ForwardPass:
+    r"""Batched forward pass storing every :math:`z_j` and :math:`v_j = W_j z_j + b_j`.
+
+    Rows are samples: :math:`V_j = Z_j W_j^\top + b_j`, then :math:`Z_{j+1} = \sigma_j(V_j)`
+    (plus :math:`Z_j` in a residual layer); the last layer is affine.
+    """
+    network = _as_network(model)
+    z = _check_inputs(network, X)  # (batch, n_1)
+    states, pre = [z], []
+    with torch.no_grad():
+        for k, (W, b) in enumerate(zip(network.weights, network.biases)):
+            v = z @ W.T  # (batch, n_{k+2})
+            if b is not None:
+                v = v + b
+            pre.append(v)
+            if k == network.depth - 1:
+                z = v  # sigma_n = Id
+            else:
+                h = network.activations[k].function(v)
+                z = z + h if network.residual[k] else h
+            states.append(z)
+    return ForwardPass(states, pre)
+
+
+def output_gradient(output: torch.Tensor, target: torch.Tensor, loss: str = "mse"):
+    r"""The batch loss and :math:`\delta_{n+1} = \partial L/\partial z_{n+1}`, row per sample.
+
+    Matches PyTorch's default ``reduction="mean"``: ``"mse"`` is
+    :math:`L = \frac{1}{BK}\sum_{i}\|u_i - y_i\|^2` (mean over batch *and* outputs; the lecture's
+    :math:`\frac12\|u-y\|^2` differs by the constant :math:`2/K`), so :math:`\delta = \frac{2}{BK}(u - y)`;
+    ``"cross_entropy"`` is :math:`L = \frac1B\sum_i(\log\sum_k e^{u_{ik}} - u_{iy_i})`, so
+    :math:`\delta = \frac1B(\mathrm{softmax}(u) - e_{y})`. Returns ``(loss_value, delta)``.
+    """
+    if not isinstance(output, torch.Tensor) or output.dim() != 2:
+        raise ValueError(f"output must be a (batch, outputs) tensor, got "
+                         f"{tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__}")
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    batch, n_out = output.shape
+    if loss == "mse":
+        if not torch.is_floating_point(target):
+            raise TypeError(f"loss='mse' needs floating-point targets, got dtype {target.dtype}")
+        if target.dim() == 1 and n_out == 1:
+            target = target[:, None]
+        if tuple(target.shape) != (batch, n_out):
+            raise ValueError(f"target must have shape ({batch}, {n_out}) for loss='mse', got {tuple(target.shape)}")
+        residual = output - target.to(output.dtype)  # (batch, K)
+        return (residual ** 2).mean(), 2.0 * residual / residual.numel()
+    if loss == "cross_entropy":
+        if torch.is_floating_point(target) or target.dim() != 1 or len(target) != batch:
+            raise ValueError(f"target must be ({batch},) integer class labels for loss='cross_entropy', got "
+                             f"{tuple(target.shape)} of dtype {target.dtype}")
+        if len(target) and (int(target.min()) < 0 or int(target.max()) >= n_out):
+            raise ValueError(f"class labels must lie in [0, {n_out}), got range "
+                             f"[{int(target.min())}, {int(target.max())}]")
+        log_probs = torch.log_softmax(output, dim=1)  # (batch, K)
+        value = -log_probs.gather(1, target[:, None]).mean()
+        delta = log_probs.exp()
+        delta[torch.arange(batch), target] -= 1.0
+        return value, delta / batch
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def backward(model, forward_pass: ForwardPass, delta_out: torch.Tensor) -> BackwardPass:
+    r"""Batched backward pass from :math:`\Delta_{n+1}` ``(batch, n_{n+1})``.
+
+    :math:`G_j = \Delta_{j+1} \odot \sigma_j'(V_j)` ``(batch, n_{j+1})``, :math:`\partial L/\partial W_j = G_j^\top Z_j`,
+    :math:`\partial L/\partial b_j = \mathbf 1^\top G_j`, :math:`\Delta_j = G_j W_j` (:math:`+\Delta_{j+1}` if residual).
+    Only vector-times-matrix products: the 3-D tensor :math:`\partial z_{j+1}/\partial W_j` is never formed.
+    """
+    network = _as_network(model)
+    if not isinstance(forward_pass, ForwardPass) or len(forward_pass.states) != network.depth + 1:
+        raise ValueError(f"forward_pass must be the ForwardPass of this network ({network.depth + 1} states)")
+    output = forward_pass.output
+    if not isinstance(delta_out, torch.Tensor) or tuple(delta_out.shape) != tuple(output.shape):
+        raise ValueError(f"delta_out must have the output's shape {tuple(output.shape)}, got "
+                         f"{tuple(delta_out.shape) if isinstance(delta_out, torch.Tensor) else type(delta_out).__name__}")
+    n = network.depth
+    deltas = [None] * (n + 1)
+    weight_grads, bias_grads = [None] * n, [None] * n
+    deltas[n] = delta_out.detach()
+    with torch.no_grad():
+        for k in range(n - 1, -1, -1):
+            delta_next = deltas[k + 1]  # (batch, n_{k+2})
+            if k == n - 1:
+                g = delta_next  # sigma_n = Id, sigma_n' = 1
+            else:
+                g = delta_next * network.activations[k].derivative(forward_pass.pre_activations[k])
+            weight_grads[k] = g.T @ forward_pass.states[k]  # (n_{k+2}, n_{k+1})
+            bias_grads[k] = g.sum(0) if network.biases[k] is not None else None
+            delta = g @ network.weights[k].detach()  # (batch, n_{k+1})
+            if k < n - 1 and network.residual[k]:
+                delta = delta + delta_next
+            deltas[k] = delta
+    return BackwardPass(deltas, weight_grads, bias_grads)
+
+
+def backprop_sample(model, x: torch.Tensor, y: torch.Tensor, loss: str = "mse") -> dict:
+    r"""The lecture's per-sample recursion with column vectors, one sample at a time.
+
+    ``x`` has shape ``(n_1,)``; ``y`` is ``(n_{n+1},)`` for ``"mse"`` or a class index for
+    ``"cross_entropy"``. Loops over layers computing :math:`v_j = W_j z_j + b_j`, then
+    :math:`\delta_j = W_j^\top(\delta_{j+1}\odot\sigma_j'(v_j))` (:math:`+\delta_{j+1}` if residual),
+    :math:`\partial L/\partial W_j = (\delta_{j+1}\odot\sigma_j'(v_j)) z_j^\top` (an outer product) and
+    :math:`\partial L/\partial b_j = \delta_{j+1}\odot\sigma_j'(v_j)`. Returns
+    ``{"loss", "states", "deltas", "weight_grads", "bias_grads"}`` for the one-sample loss.
+    """
+    network = _as_network(model)
+    if not isinstance(x, torch.Tensor) or x.dim() != 1 or x.shape[0] != network.widths[0]:
+        raise ValueError(f"x must be one sample of shape ({network.widths[0]},), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    n = network.depth
+    z, states, pre = x.to(network.weights[0].dtype), [], []
+    with torch.no_grad():
+        for k in range(n):  # forward pass, storing z_j and v_j
+            W, b = network.weights[k], network.biases[k]
+            v = W @ z + (b if b is not None else 0.0)  # (n_{k+2},)
+            states.append(z)
+            pre.append(v)
+            if k == n - 1:
+                z = v  # sigma_n = Id
+            else:
+                h = network.activations[k].function(v)  # (n_{k+2},)
+                z = z + h if network.residual[k] else h
+        states.append(z)
+        target = y.reshape(1) if loss == "cross_entropy" else y.reshape(1, -1)  # a batch of one
+        value, delta = output_gradient(z[None], target, loss)
+        delta = delta[0]  # delta_{n+1}, (n_{n+1},)
+        deltas, weight_grads, bias_grads = [delta], [], []
+        for k in range(n - 1, -1, -1):  # backward pass
+            sigma_prime = 1.0 if k == n - 1 else network.activations[k].derivative(pre[k])
+            g = delta * sigma_prime  # delta_{j+1} ⊙ sigma_j'(v_j), (n_{k+2},)
+            weight_grads.append(torch.outer(g, states[k]))  # (n_{k+2}, n_{k+1})
+            bias_grads.append(g if network.biases[k] is not None else None)
+            new_delta = network.weights[k].T @ g  # (n_{k+1},)
+            if k < n - 1 and network.residual[k]:
+                new_delta = new_delta + delta
+            delta = new_delta
+            deltas.append(delta)
+    return {"loss": value, "states": states, "deltas": deltas[::-1],
+            "weight_grads": weight_grads[::-1], "bias_grads": bias_grads[::-1]}
+
+
+def network_gradients(model, X: torch.Tensor, y: torch.Tensor, loss: str = "mse"):
+    """Batched loss, :class:`ForwardPass` and :class:`BackwardPass` of ``model`` (MLP or Network)."""
+    network = _as_network(model)
+    forward_pass = forward(network, X)
+    value, delta_out = output_gradient(forward_pass.output, y, loss)
+    return value, forward_pass, backward(network, forward_pass, delta_out)
+
+
+def gradients(model: MLP, X: torch.Tensor, y: torch.Tensor, loss: str = "mse") -> dict:
+    r"""Gradients of the batch loss for every parameter of an MLP, computed by backpropagation.
+
+    Returns ``{name: tensor}`` with the names and shapes of ``model.named_parameters()``,
+    equal (to rounding) to what ``loss_fn(model(X), y).backward()`` leaves in ``.grad`` with
+    ``F.mse_loss`` / ``F.cross_entropy`` at their default ``reduction="mean"``. Rumelhart et al. (1986).
+    """
+    network = network_from_mlp(model)
+    _, _, back = network_gradients(network, X, y, loss)
+    result = {}
+    for k in range(network.depth):
+        result[f"layers.{k}.weight"] = back.weight_grads[k]
+        if network.biases[k] is not None:
+            result[f"layers.{k}.bias"] = back.bias_grads[k]
+    return {name: result[name] for name, _ in model.named_parameters()}
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Relative errors :math:`\\|g - g_{fd}\\| / \\max(\\|g\\|, \\|g_{fd}\\|, \\text{tiny})` per parameter."""
+
+    relative_errors: dict
+    eps: float
+
+    @property
+    def max_relative_error(self) -> float:
+        return max(self.relative_errors.values())
+
+    def passed(self, tolerance: float = 1e-6) -> bool:
+        return self.max_relative_error <= tolerance
+
+    def __repr__(self) -> str:
+        rows = "\n".join(f"  {name:<16} {err:.2e}" for name, err in self.relative_errors.items())
+        return f"GradientCheck(eps={self.eps:g}, max relative error {self.max_relative_error:.2e})\n{rows}"
+
+
+def gradient_check(model: MLP, X: torch.Tensor, y: torch.Tensor, loss: str = "mse", grads: dict | None = None,
+                   eps: float = 1e-6, max_entries: int | None = None, seed: int = 0) -> GradientCheck:
+    r"""Compare ``grads`` (default: :func:`gradients`) with central finite differences in float64.
+
+    For each checked entry :math:`\theta_i`,
+    :math:`g_i^{fd} = (L(\theta + \epsilon e_i) - L(\theta - \epsilon e_i)) / 2\epsilon`, whose error is
+    :math:`O(\epsilon^2)`. The model is evaluated in float64 on a copy; ``max_entries`` checks a
+    random subset of that many entries per parameter (all when ``None``).
+    """
+    import copy
+
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a lecturelib.models.MLP, got {type(model).__name__}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if isinstance(eps, bool) or not isinstance(eps, float) or not 0 < eps < 1:
+        raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
+    if max_entries is not None and (not isinstance(max_entries, int) or max_entries < 1):
+        raise ValueError(f"max_entries must be a positive int or None, got {max_entries!r}")
+    grads = gradients(model, X, y, loss) if grads is None else grads
+    if not isinstance(grads, dict):
+        raise TypeError(f"grads must be a dict name -> tensor, got {type(grads).__name__}")
+    model64 = copy.deepcopy(model).double()
+    X64 = X.double()
+    y64 = y.double() if torch.is_floating_point(y) else y
+    loss_fn = F.mse_loss if loss == "mse" else F.cross_entropy
+    generator = torch.Generator().manual_seed(int(seed))
+    errors = {}
+    with torch.no_grad():
+        for name, param in model64.named_parameters():
+            if name not in grads:
+                raise ValueError(f"grads has no entry {name!r}; it must hold every parameter of the model")
+            g = grads[name].detach().double().reshape(-1)
+            if g.numel() != param.numel():
+                raise ValueError(f"grads[{name!r}] has {g.numel()} entries, the parameter has {param.numel()}")
+            flat = param.view(-1)
+            index = torch.arange(flat.numel())
+            if max_entries is not None and flat.numel() > max_entries:
+                index = torch.randperm(flat.numel(), generator=generator)[:max_entries]
+            fd = torch.empty(len(index), dtype=torch.float64)
+            for pos, i in enumerate(index.tolist()):
+                original = flat[i].item()
+                flat[i] = original + eps
+                up = loss_fn(model64(X64), y64).item()
+                flat[i] = original - eps
+                down = loss_fn(model64(X64), y64).item()
+                flat[i] = original
+                fd[pos] = (up - down) / (2 * eps)
+            ours = g[index]
+            scale = max(ours.norm().item(), fd.norm().item(), 1e-300)
+            errors[name] = (ours - fd).norm().item() / scale
+    return GradientCheck(errors, eps)
+
+
+@dataclass(frozen=True)
+class LayerGradientNorms:
+    r"""Per-layer gradient sizes. ``delta_norms[k]``: mean over samples of the per-sample
+    :math:`\|\partial \ell_i/\partial z_{k+1}\|_2` (:math:`k = 0..n`, the last is :math:`\delta_{n+1}`);
+    ``weight_grad_norms[k]``: Frobenius norm of :math:`\partial L/\partial W_{k+1}` for the batch loss."""
+
+    delta_norms: torch.Tensor
+    weight_grad_norms: torch.Tensor
+    loss: float
+
+
+def layer_gradient_norms(model, X: torch.Tensor, y: torch.Tensor, loss: str = "mse") -> LayerGradientNorms:
+    r"""Measure :math:`\|\delta_j\|` and :math:`\|\partial L/\partial W_j\|_F` layer by layer.
+
+    Per-sample deltas are those of each sample's own loss (the batch deltas times the batch
+    size), the quantity bounded by :math:`\|\delta_j\| \le (L_\sigma\|W_j\|_2)\,\|\delta_{j+1}\|` in
+    the lecture (Glorot & Bengio 2010 measure the same per-layer statistics).
+    """
+    value, _, back = network_gradients(model, X, y, loss)
+    batch = back.deltas[0].shape[0]
+    delta_norms = torch.stack([(d * batch).norm(dim=1).mean() for d in back.deltas])
+    weight_norms = torch.stack([g.norm() for g in back.weight_grads])
+    return LayerGradientNorms(delta_norms, weight_norms, float(value))
+
+
+def stored_activation_bytes(forward_pass: ForwardPass, include_input: bool = False) -> int:
+    r"""Bytes the backward pass needs from the forward pass: every :math:`z_j` and :math:`v_j`.
+
+    The input :math:`z_1 = x` is already in memory and is not counted unless ``include_input``.
+    """
+    if not isinstance(forward_pass, ForwardPass):
+        raise TypeError(f"forward_pass must be a ForwardPass, got {type(forward_pass).__name__}")
+    tensors = forward_pass.states[0 if include_input else 1:] + forward_pass.pre_activations
+    seen, total = set(), 0
+    for t in tensors:  # the output state is the last pre-activation: count shared storage once
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), t.numel())
+        if key not in seen:
+            seen.add(key)
+            total += t.numel() * t.element_size()
+    return total
+
+
+def autograd_saved_bytes(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor | None = None,
+                         loss: str = "mse") -> int:
+    """Bytes of the tensors autograd saves for the backward pass of ``loss(model(X), y)``.
+
+    Counted with ``torch.autograd.graph.saved_tensors_hooks``; tensors sharing storage are counted
+    once, and parameters and the input ``X`` (which exist anyway) are not counted.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    exclude = {p.untyped_storage().data_ptr() for p in model.parameters()} | {X.untyped_storage().data_ptr()}
+    seen, total = set(), [0]
+    kept = []  # keep saved tensors alive so that storage addresses are not reused while counting
+
+    def pack(tensor):
+        key = tensor.untyped_storage().data_ptr()
+        if key not in exclude and key not in seen:
+            seen.add(key)
+            total[0] += tensor.untyped_storage().nbytes()
+        kept.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output = model(X)
+        if y is not None:
+            (F.mse_loss if loss == "mse" else F.cross_entropy)(output, y)
+    return total[0]

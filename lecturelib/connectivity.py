@@ -1,0 +1,466 @@
+r"""Mode connectivity: low-loss curves between two independently trained networks.
+
+Train one architecture twice, from different seeds, and call the two weight vectors
+:math:`w_1` and :math:`w_2`. On the straight segment :math:`(1-t)\,w_1 + t\,w_2` the loss rises
+far above its value at either end, yet Garipov et al. (2018) and Draxler et al. (2018) found
+simple curves between the same two points along which train loss and test error stay nearly
+constant. Garipov et al. parameterise a curve with fixed endpoints and one trainable *bend*
+:math:`\theta` (a point with as many entries as the network has parameters):
+
+* quadratic Bezier curve :math:`\phi_\theta(t) = (1-t)^2 w_1 + 2t(1-t)\,\theta + t^2 w_2`;
+* polygonal chain through :math:`\theta`:
+  :math:`\phi_\theta(t) = 2\big(t\,\theta + (\tfrac12 - t)\,w_1\big)` for :math:`t \le \tfrac12`
+  and :math:`2\big((t - \tfrac12)\,w_2 + (1-t)\,\theta\big)` for :math:`t > \tfrac12`,
+
+and minimise :math:`\ell(\theta) = \mathbb{E}_{t\sim U(0,1)}\, L(\phi_\theta(t))` by SGD, drawing
+one :math:`t` per minibatch. Every curve here, the straight line included, is an affine
+combination :math:`\phi(t) = c_1(t)\,w_1 + c_\theta(t)\,\theta + c_2(t)\,w_2` with
+:math:`c_1 + c_\theta + c_2 = 1`, so all its points lie in the plane through :math:`w_1, w_2,
+\theta`; :func:`plane_basis` and :func:`plane_coordinates` give that plane's coordinates.
+
+A "parameter dict" below is ``{name: tensor}`` keyed like ``model.named_parameters()``, the same
+convention as :mod:`lecturelib.landscape`'s directions. The network at :math:`\phi(t)` is
+evaluated with :func:`torch.func.functional_call`, so the architecture is never copied per
+point. Models with batch normalisation are refused: Garipov et al. must recompute the BN running
+statistics at every :math:`t` before evaluating it; BN-free networks need no such step.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .cache import CachedRun, cached_fit
+from .data import DataSplit
+from .models import MLP
+from .train import default_loss, fit
+
+__all__ = [
+    "CURVE_KINDS", "curve_coefficients", "parameter_dict", "parameter_fingerprint", "Curve",
+    "PathProfile", "path_profile", "barrier_height", "path_table", "plane_basis",
+    "plane_coordinates", "plane_point", "curve_plane_coordinates", "train_endpoints", "train_curve",
+]
+
+CURVE_KINDS = ("line", "bezier", "polychain")
+
+
+def _check_kind(kind):
+    if not isinstance(kind, str) or kind not in CURVE_KINDS:
+        raise ValueError(f"kind must be one of {CURVE_KINDS}, got {kind!r}")
+
+
+def _as_t(t) -> torch.Tensor:
+    """``t`` as a float64 tensor (scalar or 1-D), checked to lie in [0, 1]."""
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer, torch.Tensor, np.ndarray,
+                                                 list, tuple)):
+        raise TypeError(f"t must be a number, a sequence or a tensor of numbers in [0, 1], got {type(t).__name__}")
+    t = torch.as_tensor(t, dtype=torch.float64)
+    if t.dim() > 1:
+        raise ValueError(f"t must be a scalar or 1-D, got shape {tuple(t.shape)}")
+    if not torch.all(torch.isfinite(t)) or bool(((t < 0) | (t > 1)).any()):
+        raise ValueError(f"t must lie in [0, 1] (the curve's parameter), got values from {float(t.min()):.4g} "
+                         f"to {float(t.max()):.4g}")
+    return t
+
+
+def curve_coefficients(kind: str, t):
+    r"""Weights :math:`(c_1(t), c_\theta(t), c_2(t))` with :math:`\phi(t) = c_1 w_1 + c_\theta\theta + c_2 w_2`.
+
+    * ``"line"``: :math:`(1-t,\ 0,\ t)`, the straight segment;
+    * ``"bezier"``: :math:`((1-t)^2,\ 2t(1-t),\ t^2)`, Garipov et al.'s quadratic Bezier curve;
+    * ``"polychain"``: :math:`(\max(1-2t, 0),\ 1-|1-2t|,\ \max(2t-1, 0))`, the two segments
+      :math:`w_1\to\theta\to w_2` of Garipov et al.'s polygonal chain, reaching
+      :math:`\theta` at :math:`t = \frac12`.
+
+    ``t`` is a number or a 1-D sequence in [0, 1]; returns three float64 tensors of ``t``'s shape.
+    """
+    _check_kind(kind)
+    t = _as_t(t)
+    if kind == "line":
+        return 1 - t, torch.zeros_like(t), t
+    if kind == "bezier":
+        return (1 - t) ** 2, 2 * t * (1 - t), t ** 2
+    return torch.clamp(1 - 2 * t, min=0.0), 1 - torch.abs(1 - 2 * t), torch.clamp(2 * t - 1, min=0.0)
+
+
+def parameter_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Detached copies of ``model``'s parameters, ``{name: tensor}`` in ``named_parameters()`` order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def parameter_fingerprint(model: nn.Module) -> str:
+    """16 hex digits of sha256 over the parameters' bytes: names a trained model in a cache key."""
+    digest = hashlib.sha256()
+    for name, value in parameter_dict(model).items():
+        digest.update(name.encode())
+        digest.update(value.cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _check_compatible(start: nn.Module, end: nn.Module):
+    for label, model in (("start", start), ("end", end)):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{label} must be a torch.nn.Module, got {type(model).__name__}")
+        if any(isinstance(m, _BatchNorm) for m in model.modules()):
+            raise ValueError(f"{label} contains batch normalisation; a curve needs BN statistics recomputed "
+                             "at every t (Garipov et al.), which this module does not do: use a BN-free model")
+    shapes_start = {n: tuple(p.shape) for n, p in start.named_parameters()}
+    shapes_end = {n: tuple(p.shape) for n, p in end.named_parameters()}
+    if shapes_start != shapes_end:
+        differing = sorted(set(shapes_start.items()) ^ set(shapes_end.items()))[:3]
+        raise ValueError(f"start and end must be the same architecture; their parameters differ in {differing}")
+    if not shapes_start:
+        raise ValueError("start has no parameters: there is nothing to connect")
+
+
+class Curve(nn.Module):
+    r"""A path :math:`\phi(t)`, :math:`t\in[0,1]`, from the weights of ``start`` to those of ``end``.
+
+    The endpoints :math:`w_1, w_2` are fixed (stored as buffers); for ``kind="bezier"`` and
+    ``"polychain"`` the bend :math:`\theta` is the only trainable parameter, initialised at
+    :math:`(w_1 + w_2)/2` as in Garipov et al. (2018), so the untrained curve is the straight line.
+    ``kind="line"`` has no bend.
+
+    ``curve(x)`` in training mode draws :math:`t\sim U(0,1)` from the curve's own generator (one
+    draw per call, i.e. per minibatch, Garipov et al.'s training procedure) and returns the
+    outputs of the network at :math:`\phi(t)`; in evaluation mode it uses ``t_eval``. So
+    :func:`lecturelib.train.fit` trains a curve like any model, and its ``History`` records the
+    losses at :math:`\phi(t_{\mathrm{eval}})` (the midpoint by default). ``curve(x, t)`` evaluates
+    any given ``t``.
+
+    Args:
+        start, end: two trained networks of the same architecture, without batch normalisation.
+        kind: ``"bezier"``, ``"polychain"`` or ``"line"``.
+        seed: seeds the generator of the training-time :math:`t` draws.
+        t_eval: the :math:`t` used in evaluation mode.
+    """
+
+    def __init__(self, start: nn.Module, end: nn.Module, kind: str = "bezier", seed: int = 0, t_eval: float = 0.5):
+        super().__init__()
+        _check_compatible(start, end)
+        _check_kind(kind)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if _as_t(t_eval).dim() != 0:
+            raise ValueError(f"t_eval must be one number in [0, 1], got {t_eval!r}")
+        self.t_eval = float(_as_t(t_eval))
+        self.kind = kind
+        self.names = [name for name, _ in start.named_parameters()]
+        self.template = copy.deepcopy(start)  # the architecture; its own weights are never used
+        for p in self.template.parameters():
+            p.requires_grad_(False)
+        start_params, end_params = parameter_dict(start), parameter_dict(end)
+        self.bend = nn.ParameterList()
+        for i, name in enumerate(self.names):
+            self.register_buffer(f"start_{i}", start_params[name])
+            self.register_buffer(f"end_{i}", end_params[name].to(start_params[name].dtype))
+            if kind != "line":
+                self.bend.append(nn.Parameter((start_params[name] + end_params[name]) / 2))
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def endpoints(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """``(w_1, w_2)`` as parameter dicts (views of the stored buffers)."""
+        return ({n: getattr(self, f"start_{i}") for i, n in enumerate(self.names)},
+                {n: getattr(self, f"end_{i}") for i, n in enumerate(self.names)})
+
+    def bend_point(self) -> dict[str, torch.Tensor]:
+        r"""The bend :math:`\theta` as a parameter dict (the trainable tensors themselves)."""
+        if self.kind == "line":
+            raise ValueError("a curve of kind 'line' has no bend; use kind='bezier' or 'polychain'")
+        return dict(zip(self.names, self.bend))
+
+    def point(self, t) -> dict[str, torch.Tensor]:
+        r"""Parameters of the network at :math:`\phi(t)` for one ``t`` in [0, 1]: a parameter dict.
+
+        Differentiable with respect to the bend, :math:`\partial\phi/\partial\theta = c_\theta(t)`.
+        """
+        t = _as_t(t)
+        if t.dim() != 0:
+            raise ValueError(f"point() takes one t, got shape {tuple(t.shape)}; loop over t or use path_profile")
+        c_start, c_bend, c_end = (float(c) for c in curve_coefficients(self.kind, t))
+        start, end = self.endpoints()
+        out = {}
+        for i, name in enumerate(self.names):
+            value = c_start * start[name] + c_end * end[name]  # same shape as the parameter
+            if self.kind != "line":
+                value = value + c_bend * self.bend[i]
+            out[name] = value
+        return out
+
+    def sample_t(self) -> float:
+        """One draw of :math:`t\\sim U(0,1)` from the curve's generator."""
+        return float(torch.rand((), generator=self.generator, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        if t is None:
+            t = self.sample_t() if self.training else self.t_eval
+        return functional_call(self.template, self.point(t), (x,))
+
+    def model_at(self, t) -> nn.Module:
+        """A standalone copy of the network with the weights :math:`\\phi(t)` (detached, eval mode)."""
+        model = copy.deepcopy(self.template)
+        with torch.no_grad():
+            for name, value in self.point(t).items():
+                model.get_parameter(name).copy_(value)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model.eval()
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, parameters={len(self.names)} tensors, t_eval={self.t_eval}"
+
+
+@dataclass
+class PathProfile:
+    """Loss (and accuracy, for classification) of the networks :math:`\\phi(t)` at the points ``t``."""
+
+    kind: str
+    t: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray | None
+
+    @property
+    def error(self) -> np.ndarray:
+        """Classification error, ``1 - accuracy`` (a fraction)."""
+        if self.accuracy is None:
+            raise ValueError("this profile has no accuracy (regression targets)")
+        return 1.0 - self.accuracy
+
+
+@torch.no_grad()
+def path_profile(curve: Curve, X: torch.Tensor, y: torch.Tensor, t=None, loss_fn=None,
+                 batch_size: int = 4096) -> PathProfile:
+    r"""Mean loss :math:`L(\phi(t))` on ``(X, y)`` at every ``t`` (default 61 points on [0, 1]).
+
+    Cross-entropy and accuracy for integer targets, mean squared error for float targets, unless
+    ``loss_fn`` is given; Garipov et al. (2018, fig. 2) plot these profiles for their curves.
+    """
+    if not isinstance(curve, Curve):
+        raise TypeError(f"curve must be a lecturelib.connectivity.Curve, got {type(curve).__name__}")
+    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"X and y must be tensors, got {type(X).__name__} and {type(y).__name__}")
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must hold the same positive number of samples, got {len(X)} and {len(y)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    ts = _as_t(np.linspace(0, 1, 61) if t is None else t).reshape(-1)
+    loss_fn = loss_fn or default_loss(y)
+    classify = not torch.is_floating_point(y)
+    device = curve.start_0.device
+    X, y = X.to(device), y.to(device)
+    was_training = curve.training
+    curve.eval()
+    losses, accuracies = [], []
+    for t_value in ts.tolist():
+        params = curve.point(t_value)
+        total, correct = 0.0, 0
+        for begin in range(0, len(X), batch_size):
+            out = functional_call(curve.template, params, (X[begin:begin + batch_size],))  # (batch, outputs)
+            yb = y[begin:begin + batch_size]
+            total += float(loss_fn(out, yb)) * len(yb)
+            if classify:
+                correct += int((out.argmax(dim=1) == yb).sum())
+        losses.append(total / len(X))
+        accuracies.append(correct / len(X))
+    curve.train(was_training)
+    return PathProfile(curve.kind, ts.numpy(), np.array(losses), np.array(accuracies) if classify else None)
+
+
+def barrier_height(values) -> float:
+    r"""Height of the bump along a path: :math:`\max_t v(t) - \max(v(0), v(1))`.
+
+    ``values`` is a :class:`PathProfile` (its loss is used) or a 1-D array sampled from ``t = 0``
+    to ``t = 1``. Zero or negative means the path never rises above its higher endpoint; this is
+    the "barrier" of Draxler et al. (2018) and Garipov et al. (2018), measured against the worse
+    of the two minima.
+    """
+    if isinstance(values, PathProfile):
+        values = values.loss
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(f"values must be a 1-D array of at least 2 points, got shape {values.shape}")
+    return float(values.max() - max(values[0], values[-1]))
+
+
+def path_table(train: dict[str, PathProfile], test: dict[str, PathProfile]) -> str:
+    """A text table like Garipov et al.'s: per path, train loss and test error (%) at its ends, min and max.
+
+    ``train`` and ``test`` map a path's name to its profiles on training and test data.
+    """
+    if not isinstance(train, dict) or not isinstance(test, dict) or set(train) != set(test) or not train:
+        raise ValueError("train and test must be non-empty dicts of name -> PathProfile with the same names")
+    header = (f"{'path':<12}{'train loss: ends':>19}{'min':>9}{'max':>9}"
+              f"{'test error %: ends':>21}{'min':>8}{'max':>8}")
+    rows = [header, "-" * len(header)]
+    for name in train:
+        loss, error = train[name].loss, 100 * test[name].error
+        rows.append(f"{name:<12}{loss[0]:>9.4f} /{loss[-1]:>7.4f}{loss.min():>9.4f}{loss.max():>9.4f}"
+                    f"{error[0]:>12.2f} /{error[-1]:>6.2f}{error.min():>8.2f}{error.max():>8.2f}")
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------------- the plane
+
+def _check_point(point, name):
+    if not isinstance(point, dict) or not point or not all(isinstance(v, torch.Tensor) for v in point.values()):
+        raise TypeError(f"{name} must be a non-empty parameter dict {{name: tensor}}, got {type(point).__name__}")
+
+
+def _flat(point: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([v.detach().reshape(-1).double() for v in point.values()])  # (n_parameters,)
+
+
+def _unflat(vector: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out, offset = {}, 0
+    for name, value in like.items():
+        out[name] = vector[offset:offset + value.numel()].reshape(value.shape).to(value.dtype)
+        offset += value.numel()
+    return out
+
+
+def _same_keys(a, b, name_a, name_b):
+    if list(a) != list(b):
+        raise ValueError(f"{name_a} and {name_b} must have the same names in the same order, got "
+                         f"{list(a)[:3]}... and {list(b)[:3]}...")
+    for key in a:
+        if a[key].shape != b[key].shape:
+            raise ValueError(f"{name_a} and {name_b} must have the same shapes; {key!r} is "
+                             f"{tuple(a[key].shape)} and {tuple(b[key].shape)}")
+
+
+def plane_basis(start: dict, end: dict, bend: dict, min_angle: float = 1e-6):
+    r"""Orthonormal basis :math:`(u, v)` of the plane through :math:`w_1, w_2, \theta` (Garipov et al. 2018).
+
+    Gram-Schmidt with origin :math:`w_1`: :math:`u = (w_2 - w_1)/\|w_2 - w_1\|`, and
+    :math:`v = r/\|r\|` with :math:`r = (\theta - w_1) - \langle\theta - w_1, u\rangle u`, computed in
+    float64 over all parameters flattened. Returns two parameter dicts. Raises ``ValueError`` when
+    the three points are (numerically) collinear, ``\|r\| \le`` ``min_angle`` :math:`\|\theta - w_1\|`.
+    """
+    for point, name in ((start, "start"), (end, "end"), (bend, "bend")):
+        _check_point(point, name)
+    _same_keys(start, end, "start", "end")
+    _same_keys(start, bend, "start", "bend")
+    w1, w2, theta = _flat(start), _flat(end), _flat(bend)
+    span = w2 - w1
+    if float(span.norm()) == 0.0:
+        raise ValueError("start and end are the same point; there is no plane through them")
+    u = span / span.norm()
+    offset = theta - w1
+    r = offset - (offset @ u) * u
+    if float(r.norm()) <= min_angle * max(float(offset.norm()), 1e-300):
+        raise ValueError("bend lies on the line through start and end (an untrained curve?); the plane is undefined")
+    v = r / r.norm()
+    like = {k: t.double() for k, t in start.items()}
+    return _unflat(u, like), _unflat(v, like)
+
+
+def plane_coordinates(point: dict, origin: dict, basis) -> tuple[float, float]:
+    r"""Coordinates :math:`(\langle p - w_1, u\rangle, \langle p - w_1, v\rangle)` of ``point`` in the plane.
+
+    ``origin`` is :math:`w_1`, ``basis`` the pair ``(u, v)`` from :func:`plane_basis`. For a point
+    of the plane, :func:`plane_point` of these coordinates gives the point back.
+    """
+    _check_point(point, "point")
+    _check_point(origin, "origin")
+    if not isinstance(basis, (tuple, list)) or len(basis) != 2:
+        raise TypeError(f"basis must be a pair (u, v) of parameter dicts, got {type(basis).__name__}")
+    _same_keys(origin, point, "origin", "point")
+    offset = _flat(point) - _flat(origin)
+    return float(offset @ _flat(basis[0])), float(offset @ _flat(basis[1]))
+
+
+def plane_point(origin: dict, basis, a: float, b: float) -> dict[str, torch.Tensor]:
+    r"""The parameter dict :math:`w_1 + a\,u + b\,v` (in ``origin``'s dtypes)."""
+    _check_point(origin, "origin")
+    if not isinstance(basis, (tuple, list)) or len(basis) != 2:
+        raise TypeError(f"basis must be a pair (u, v) of parameter dicts, got {type(basis).__name__}")
+    for name, value in (("a", a), ("b", b)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value):
+            raise TypeError(f"{name} must be a finite number, got {value!r}")
+    vector = _flat(origin) + float(a) * _flat(basis[0]) + float(b) * _flat(basis[1])
+    return _unflat(vector, origin)
+
+
+def curve_plane_coordinates(curve: Curve, t=None, basis=None) -> np.ndarray:
+    r"""Plane coordinates of :math:`\phi(t)` for every ``t`` (default 101 points): array ``(len(t), 2)``.
+
+    ``basis`` defaults to :func:`plane_basis` of the curve's own endpoints and bend (origin
+    :math:`w_1`); pass another curve's basis to draw several paths between the same endpoints in
+    one plane. With its own basis the result is exact for every kind, since
+    :math:`\phi(t) - w_1 = c_\theta(\theta - w_1) + c_2(w_2 - w_1)` lies in the plane: the ends map
+    to :math:`(0, 0)` and :math:`(\|w_2 - w_1\|, 0)`.
+    """
+    if not isinstance(curve, Curve):
+        raise TypeError(f"curve must be a lecturelib.connectivity.Curve, got {type(curve).__name__}")
+    ts = _as_t(np.linspace(0, 1, 101) if t is None else t).reshape(-1)
+    start, end = curve.endpoints()
+    if basis is None:
+        if curve.kind == "line":
+            raise ValueError("a line spans no plane; pass basis= from a 'bezier' or 'polychain' curve")
+        basis = plane_basis(start, end, curve.bend_point())
+    with torch.no_grad():
+        return np.array([plane_coordinates(curve.point(float(s)), start, basis) for s in ts])
+
+
+# ----------------------------------------------------------------------- the chapter's runs
+
+def _split_key(split):
+    if not isinstance(split, DataSplit):
+        raise TypeError(f"split must be a lecturelib.data.DataSplit, got {type(split).__name__}")
+    return {"data": split.description, "n_train": len(split.X_train), "n_test": len(split.X_test)}
+
+
+def train_endpoints(split: DataSplit, seeds=(1, 2), widths=(64, 64, 64, 10), activation: str = "relu",
+                    epochs: int = 40, lr: float = 0.05, momentum: float = 0.9, batch_size: int = 64) -> list[CachedRun]:
+    """Train one :class:`~lecturelib.models.MLP` per seed (initialisation and minibatch order), cached.
+
+    The two minima :math:`w_1, w_2` of Garipov et al.'s experiment: the same architecture and
+    recipe (SGD with momentum), different seeds. Returns the :class:`~lecturelib.cache.CachedRun` s.
+    """
+    key = _split_key(split)
+    if not isinstance(seeds, (tuple, list)) or len(seeds) < 1:
+        raise ValueError(f"seeds must be a non-empty tuple of ints, got {seeds!r}")
+    runs = []
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seeds must hold non-negative ints, got {seed!r}")
+        config = dict(key, widths=list(widths), activation=activation, epochs=epochs, lr=lr, momentum=momentum,
+                      batch_size=batch_size, seed=seed)
+
+        def build(seed=seed):
+            torch.manual_seed(seed)
+            return MLP(list(widths), activation)
+
+        def train(model, seed=seed):
+            return fit(model, split, optimizer="sgd", lr=lr, momentum=momentum, epochs=epochs,
+                       batch_size=batch_size, seed=seed, eval_every=max(epochs // 10, 1))
+
+        runs.append(cached_fit("connectivity-endpoint", config, build, train))
+    return runs
+
+
+def train_curve(start: nn.Module, end: nn.Module, split: DataSplit, kind: str = "bezier", epochs: int = 50,
+                lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> CachedRun:
+    r"""Train the bend of a ``kind`` curve from ``start`` to ``end`` on ``split``, cached.
+
+    Minimises :math:`\mathbb{E}_{t\sim U(0,1)} L(\phi_\theta(t))` with one :math:`t` per minibatch
+    (Garipov et al. 2018) using Adam (Kingma & Ba 2015); the run's ``History`` holds the losses at
+    the curve's midpoint :math:`\phi(\frac12)`. ``seed`` orders the minibatches and the :math:`t` draws.
+    """
+    _check_kind(kind)
+    if kind == "line":
+        raise ValueError("kind='line' has nothing to train; use 'bezier' or 'polychain'")
+    config = dict(_split_key(split), kind=kind, start=parameter_fingerprint(start), end=parameter_fingerprint(end),
+                  epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    return cached_fit(f"connectivity-{kind}", config, build=lambda: Curve(start, end, kind, seed=seed),
+                      train=lambda curve: fit(curve, split, optimizer="adam", lr=lr, epochs=epochs,
+                                              batch_size=batch_size, seed=seed, eval_every=max(epochs // 25, 1)))

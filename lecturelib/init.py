@@ -1,0 +1,382 @@
+r"""Weight initialisation schemes and the statistics of activations and gradients they produce.
+
+A fully connected layer :math:`s = W h` with ``W`` of shape ``(fan_out, fan_in)`` (PyTorch's
+``nn.Linear`` layout) and i.i.d. zero-mean weights of variance :math:`\sigma_w^2` has
+:math:`\operatorname{Var}[s_i] = \text{fan\_in}\,\sigma_w^2\,\mathbb E[h_j^2]`, and the gradient
+it passes back has :math:`\operatorname{Var}[\partial L/\partial h_j] =
+\text{fan\_out}\,\sigma_w^2\,\operatorname{Var}[\partial L/\partial s_i]`. The schemes below
+choose :math:`\sigma_w` to keep one or both of these variances constant from layer to layer:
+
+==================  ==============================================  ================================
+name                distribution                                     source
+==================  ==============================================  ================================
+``gaussian``        :math:`N(0, \text{scale}^2)` (give a float)      the lecture's ``0.01 * randn``
+``standard``        :math:`U[-1/\sqrt{n_{in}},\ 1/\sqrt{n_{in}}]`     Glorot & Bengio (2010), eq. (1)
+``xavier_normal``   :math:`N(0,\ 2/(n_{in}+n_{out}))`                Glorot & Bengio (2010)
+``xavier_uniform``  :math:`U[\pm\sqrt{6/(n_{in}+n_{out})}]`          Glorot & Bengio (2010), eq. (16)
+``lecun_normal``    :math:`N(0,\ 1/n_{in})`                          LeCun et al. (1998/2012)
+``he_normal``       :math:`N(0,\ 2/n_{in})`                          He et al. (2015), eq. (10)
+``he_uniform``      :math:`U[\pm\sqrt{6/n_{in}}]`                    He et al. (2015)
+``zero``            all weights 0                                     (the symmetry problem)
+==================  ==============================================  ================================
+
+``xavier`` and ``glorot`` mean ``xavier_normal``; ``he`` and ``kaiming`` mean ``he_normal``. A
+plain float is read as the standard deviation of a ``gaussian`` scheme.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .models import get_activation
+
+__all__ = ["SCHEMES", "scheme_names", "resolve_scheme", "weight_std", "init_weight_", "initialize",
+           "LayerStatistics", "activation_statistics", "statistics_table", "hidden_layer_statistics",
+           "track_training"]
+
+SCHEMES = ("gaussian", "standard", "xavier_normal", "xavier_uniform", "lecun_normal", "he_normal",
+           "he_uniform", "zero")
+_ALIASES = {"xavier": "xavier_normal", "glorot": "xavier_normal", "glorot_normal": "xavier_normal",
+            "glorot_uniform": "xavier_uniform", "he": "he_normal", "kaiming": "he_normal",
+            "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform", "lecun": "lecun_normal",
+            "zeros": "zero", "normalized": "xavier_uniform", "normalised": "xavier_uniform"}
+
+
+def scheme_names() -> list[str]:
+    """Every name :func:`init_weight_` accepts (canonical names first, then aliases)."""
+    return list(SCHEMES) + sorted(_ALIASES)
+
+
+def resolve_scheme(scheme) -> tuple[str, float | None]:
+    """Turn ``scheme`` into ``(canonical_name, scale)``; ``scale`` is set only for ``gaussian``.
+
+    Accepts a name (see :data:`SCHEMES`, aliases allowed, case-insensitive), a positive float
+    (a Gaussian of that standard deviation) or ``("gaussian", scale)``.
+    """
+    if isinstance(scheme, bool):
+        raise TypeError(f"init scheme must be a name or a positive float, got {scheme!r}")
+    if isinstance(scheme, (int, float)):
+        if not math.isfinite(scheme) or scheme <= 0:
+            raise ValueError(f"a Gaussian init scale must be a positive finite number, got {scheme!r}")
+        return "gaussian", float(scheme)
+    if isinstance(scheme, tuple) and len(scheme) == 2 and scheme[0] == "gaussian":
+        return resolve_scheme(scheme[1])
+    if not isinstance(scheme, str):
+        raise TypeError(f"init scheme must be a name (one of {', '.join(SCHEMES)}) or a positive float, "
+                        f"got {type(scheme).__name__}")
+    key = scheme.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key == "gaussian":
+        raise ValueError("the 'gaussian' scheme needs a scale: pass a float such as 0.01 instead of the name")
+    if key not in SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; valid names are {', '.join(scheme_names())}, "
+                         "or a positive float for a Gaussian of that standard deviation")
+    return key, None
+
+
+def weight_std(scheme, fan_in: int, fan_out: int) -> float:
+    r"""The standard deviation of a weight under ``scheme`` for a layer ``fan_in -> fan_out``.
+
+    For a uniform :math:`U[-a, a]` it is :math:`a/\sqrt3`, e.g. Xavier-uniform gives
+    :math:`\sqrt{2/(n_{in}+n_{out})}`, the same as Xavier-normal (Glorot & Bengio 2010).
+    """
+    for name, value in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    name, scale = resolve_scheme(scheme)
+    return {
+        "gaussian": lambda: scale,
+        "standard": lambda: 1.0 / math.sqrt(3.0 * fan_in),
+        "xavier_normal": lambda: math.sqrt(2.0 / (fan_in + fan_out)),
+        "xavier_uniform": lambda: math.sqrt(2.0 / (fan_in + fan_out)),
+        "lecun_normal": lambda: math.sqrt(1.0 / fan_in),
+        "he_normal": lambda: math.sqrt(2.0 / fan_in),
+        "he_uniform": lambda: math.sqrt(2.0 / fan_in),
+        "zero": lambda: 0.0,
+    }[name]()
+
+
+@torch.no_grad()
+def init_weight_(weight: torch.Tensor, scheme, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Fill a ``(fan_out, fan_in)`` weight matrix in place from ``scheme`` and return it.
+
+    Normal schemes draw :math:`N(0, \sigma^2)` with :math:`\sigma` from :func:`weight_std`;
+    uniform ones draw :math:`U[-a, a]` with :math:`a = \sqrt3\,\sigma`, i.e.
+    :math:`a = 1/\sqrt{n_{in}}` (``standard``), :math:`\sqrt{6/(n_{in}+n_{out})}`
+    (``xavier_uniform``) or :math:`\sqrt{6/n_{in}}` (``he_uniform``). ``generator`` makes the
+    draw reproducible without touching the global random stream.
+    """
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+    if weight.dim() != 2:
+        raise ValueError(f"weight must be a 2-D (fan_out, fan_in) matrix, got shape {tuple(weight.shape)}")
+    if not torch.is_floating_point(weight):
+        raise TypeError(f"weight must be a floating-point tensor, got dtype {weight.dtype}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    fan_out, fan_in = weight.shape
+    name, _ = resolve_scheme(scheme)
+    std = weight_std(scheme, int(fan_in), int(fan_out))
+    if name == "zero":
+        return weight.zero_()
+    if name in ("standard", "xavier_uniform", "he_uniform"):
+        bound = math.sqrt(3.0) * std
+        return weight.uniform_(-bound, bound, generator=generator)
+    return weight.normal_(0.0, std, generator=generator)
+
+
+def initialize(model: nn.Module, scheme, bias: float = 0.0, seed: int | None = None) -> nn.Module:
+    """Re-initialise every ``nn.Linear`` of ``model`` (e.g. a :class:`lecturelib.models.MLP`) in place.
+
+    Weights follow ``scheme`` (see :func:`init_weight_`), biases are set to the constant ``bias``
+    (Glorot & Bengio 2010 use 0). With ``seed`` the draws come from a private generator, so the
+    result does not depend on the global random state. Returns ``model``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias):
+        raise ValueError(f"bias must be a finite number, got {bias!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    resolve_scheme(scheme)  # fail early, before touching any layer
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("model has no nn.Linear layers to initialise")
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    with torch.no_grad():
+        for layer in linears:
+            init_weight_(layer.weight, scheme, generator)
+            if layer.bias is not None:
+                layer.bias.fill_(float(bias))
+    return model
+
+
+# ---------------------------------------------------------------------------- statistics
+
+@dataclass
+class LayerStatistics:
+    """Statistics of one hidden layer ``l`` (1-based) of :func:`activation_statistics`.
+
+    ``mean``/``std``: of the activations :math:`h_l`; ``saturated_fraction``: share of units with
+    :math:`|h| > 0.99` (tanh) or :math:`h \\notin [0.01, 0.99]` (sigmoid), NaN for unbounded
+    activations; ``zero_fraction``: share of exact zeros (dead ReLU outputs);
+    ``grad_mean``/``grad_std``: of the back-propagated gradient :math:`\\partial L/\\partial s_l`
+    at the pre-activation; ``weight_grad_std``: of :math:`\\partial L/\\partial W_l`.
+    ``activations`` and ``gradients`` hold the ``(N, width)`` values when asked for.
+    """
+
+    layer: int
+    mean: float
+    std: float
+    saturated_fraction: float
+    zero_fraction: float
+    grad_mean: float
+    grad_std: float
+    weight_grad_std: float
+    activations: torch.Tensor | None = field(default=None, repr=False)
+    gradients: torch.Tensor | None = field(default=None, repr=False)
+
+
+def _saturated_fraction(name: str, h: torch.Tensor, threshold: float) -> float:
+    if name == "tanh":
+        return float((h.abs() > threshold).double().mean())
+    if name == "sigmoid":
+        return float(((h > threshold) | (h < 1.0 - threshold)).double().mean())
+    return float("nan")
+
+
+def activation_statistics(X: torch.Tensor, depth: int, width: int, activation: str, init, seed: int = 0,
+                          output_gradient: torch.Tensor | None = None, keep_values: bool = False,
+                          saturation_threshold: float = 0.99) -> list[LayerStatistics]:
+    r"""Push ``X`` through ``depth`` bias-free layers of ``width`` units and measure every layer.
+
+    The forward pass is the lecture's experiment (CS231n-style, after Glorot & Bengio 2010):
+    :math:`s_l = h_{l-1} W_l^T`, :math:`h_l = \sigma(s_l)`, :math:`h_0 = X`, with each
+    :math:`W_l` (``(width, fan_in)``) drawn from ``init`` (a scheme name or a Gaussian scale)
+    by a generator seeded with ``seed``. The backward pass feeds a gradient
+    :math:`G = \partial L/\partial h_{depth}` into the top layer (``output_gradient``, default
+    i.i.d. :math:`N(0, 1)` from the same generator, the loss :math:`L = \sum G \odot h_{depth}`)
+    and runs the recursion
+
+    .. math::
+        \delta_l = \partial L/\partial s_l = (\delta_{l+1} W_{l+1}) \odot \sigma'(s_l),\qquad
+        \partial L/\partial W_l = \delta_l^T h_{l-1},
+
+    whose per-layer spread is what Glorot & Bengio's figure 7 histograms. Computed in float64.
+
+    Returns one :class:`LayerStatistics` per hidden layer, input side first.
+    """
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    if X.dim() != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(f"X must be a (samples, features) matrix with at least 2 rows, got shape {tuple(X.shape)}")
+    if not torch.is_floating_point(X) or not torch.isfinite(X).all():
+        raise ValueError("X must hold finite floating-point values")
+    for name, value in (("depth", depth), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(saturation_threshold, float) or not 0.5 < saturation_threshold < 1.0:
+        raise ValueError(f"saturation_threshold must be a float in (0.5, 1), got {saturation_threshold!r}")
+    spec = get_activation(activation)
+    if spec.derivative is None:
+        raise ValueError(f"activation {activation!r} is not element-wise; use one of identity, sigmoid, tanh, "
+                         "relu, leaky_relu, prelu, elu")
+    resolve_scheme(init)
+    n = X.shape[0]
+    if output_gradient is not None:
+        if not isinstance(output_gradient, torch.Tensor) or tuple(output_gradient.shape) != (n, width):
+            got = tuple(output_gradient.shape) if isinstance(output_gradient, torch.Tensor) else type(output_gradient).__name__
+            raise ValueError(f"output_gradient must be a tensor of shape ({n}, {width}), got {got}")
+
+    generator = torch.Generator().manual_seed(seed)
+    h = X.detach().double()  # (N, n_0)
+    weights, pre, post = [], [], []
+    for _ in range(depth):
+        W = init_weight_(torch.empty(width, h.shape[1], dtype=torch.float64), init, generator)  # (width, fan_in)
+        s = h @ W.T  # (N, width)
+        h = spec.function(s)
+        weights.append(W)
+        pre.append(s)
+        post.append(h)
+    if output_gradient is None:
+        G = torch.randn(n, width, generator=generator, dtype=torch.float64)  # dL/dh_depth, (N, width)
+    else:
+        G = output_gradient.detach().double()
+
+    deltas = [None] * depth
+    upstream = G  # dL/dh_l, (N, width)
+    for l in reversed(range(depth)):
+        deltas[l] = upstream * spec.derivative(pre[l])  # dL/ds_l, (N, width)
+        upstream = deltas[l] @ weights[l]  # dL/dh_{l-1}, (N, fan_in)
+
+    records = []
+    for l in range(depth):
+        h_l, d_l = post[l], deltas[l]
+        h_prev = X.detach().double() if l == 0 else post[l - 1]
+        weight_grad = d_l.T @ h_prev  # (width, fan_in)
+        records.append(LayerStatistics(
+            layer=l + 1,
+            mean=float(h_l.mean()), std=float(h_l.std(unbiased=False)),
+            saturated_fraction=_saturated_fraction(spec.name, h_l, saturation_threshold),
+            zero_fraction=float((h_l == 0).double().mean()),
+            grad_mean=float(d_l.mean()), grad_std=float(d_l.std(unbiased=False)),
+            weight_grad_std=float(weight_grad.std(unbiased=False)),
+            activations=h_l if keep_values else None, gradients=d_l if keep_values else None))
+    return records
+
+
+def statistics_table(records: list[LayerStatistics], columns=("mean", "std"), digits: int = 4) -> str:
+    """A plain-text table, one row per layer, of the chosen :class:`LayerStatistics` fields,
+    each printed to ``digits`` significant digits (``-`` for NaN)."""
+    if not isinstance(records, (list, tuple)) or not records or \
+            not all(isinstance(r, LayerStatistics) for r in records):
+        raise TypeError("records must be a non-empty list of LayerStatistics (from activation_statistics)")
+    valid = [f for f in LayerStatistics.__dataclass_fields__ if f not in ("layer", "activations", "gradients")]
+    for column in columns:
+        if column not in valid:
+            raise ValueError(f"unknown column {column!r}; choose from {', '.join(valid)}")
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 10:
+        raise ValueError(f"digits must be an int in [1, 10], got {digits!r}")
+    cell = 12 if digits <= 5 else digits + 8
+    lines = ["layer" + "".join(f"{c:>{max(cell, len(c) + 2)}}" for c in columns)]
+    for record in records:
+        values = []
+        for c in columns:
+            v = getattr(record, c)
+            text = "-" if math.isnan(v) else f"{v:.{digits}g}"
+            values.append(f"{text:>{max(cell, len(c) + 2)}}")
+        lines.append(f"{record.layer:>5}" + "".join(values))
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def hidden_layer_statistics(model: nn.Module, X: torch.Tensor) -> dict[str, list[float]]:
+    """Mean and standard deviation of each hidden layer's activations of a
+    :class:`lecturelib.models.MLP` on ``X``: ``{"mean": [...], "std": [...]}``, input side first.
+
+    The statistics over all units and samples that Glorot & Bengio (2010, figure 2) follow during
+    training. The model's train/eval mode is left as it was.
+    """
+    if not hasattr(model, "forward_with_states"):
+        raise TypeError(f"model must be a lecturelib.models.MLP (with forward_with_states), got {type(model).__name__}")
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            states = model.forward_with_states(X)["post"]  # each (N, h_j)
+    finally:
+        model.train(was_training)
+    return {"mean": [float(h.mean()) for h in states], "std": [float(h.std(unbiased=False)) for h in states]}
+
+
+def track_training(model: nn.Module, data, lr: float, steps: int, batch_size: int = 10, record_every: int = 100,
+                   probe_size: int = 300, seed: int = 0) -> dict[str, list]:
+    r"""Train an :class:`~lecturelib.models.MLP` with plain minibatch SGD on cross-entropy and record,
+    every ``record_every`` steps (step 0 included), each hidden layer's activation mean and std on
+    the first ``probe_size`` test inputs and the test error: Glorot & Bengio's (2010) figures 2
+    and 11 at laptop scale.
+
+    The minibatch order is a fresh ``torch.randperm`` per epoch from a generator seeded with
+    ``seed``, exactly as :func:`lecturelib.train.fit` does, so both train identically. Runs on the
+    CPU. Returns ``{"step": [...], "mean": [[per layer], ...], "std": [...], "test_error": [...]}``.
+    """
+    from .data import DataSplit
+
+    if not isinstance(data, DataSplit):
+        raise TypeError(f"data must be a lecturelib.data.DataSplit, got {type(data).__name__}")
+    if not data.is_classification:
+        raise ValueError("data must be a classification split (integer targets)")
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every),
+                        ("probe_size", probe_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    model = model.cpu()
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
+    X, y = data.X_train, data.y_train  # (N, d), (N,)
+    probe = data.X_test[:probe_size]
+    generator = torch.Generator().manual_seed(seed)
+    record = {"step": [], "mean": [], "std": [], "test_error": []}
+
+    def snapshot(step):
+        stats = hidden_layer_statistics(model, probe)
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            error = float((model(data.X_test).argmax(dim=1) != data.y_test).double().mean())
+            model.train(was_training)
+        record["step"].append(step)
+        record["mean"].append(stats["mean"])
+        record["std"].append(stats["std"])
+        record["test_error"].append(error)
+
+    snapshot(0)
+    model.train()
+    step, n = 0, len(X)
+    while step < steps:
+        order = torch.randperm(n, generator=generator) if batch_size < n else torch.arange(n)
+        for begin in range(0, n, batch_size):
+            index = order[begin:begin + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(X[index]), y[index])
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step % record_every == 0:
+                snapshot(step)
+            if step == steps:
+                break
+    if record["step"][-1] != steps:
+        snapshot(steps)
+    return record

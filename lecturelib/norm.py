@@ -1,0 +1,481 @@
+r"""Normalisation layers written out: batch, layer, instance, group and weight normalisation.
+
+Every activation normaliser here computes, over a set :math:`S` of positions that depends on
+the method,
+
+.. math::
+
+    \mu = \frac{1}{|S|}\sum_{i\in S} x_i,\qquad
+    \sigma^2 = \frac{1}{|S|}\sum_{i\in S} (x_i-\mu)^2,\qquad
+    \hat x_i = \frac{x_i-\mu}{\sqrt{\sigma^2+\epsilon}},\qquad y_i = \gamma\,\hat x_i + \beta,
+
+and they differ only in :math:`S`. For an input of shape ``(batch N, channels C, *spatial)``:
+
+* batch norm (Ioffe & Szegedy 2015): per channel, over the batch and the spatial positions;
+* layer norm (Ba et al. 2016): per sample, over all its features;
+* instance norm (Ulyanov et al. 2016): per sample and channel, over the spatial positions;
+* group norm (Wu & He 2018): per sample and group of ``C / G`` channels, over those channels
+  and the spatial positions.
+
+Weight normalisation (Salimans & Kingma 2016) instead reparameterises each weight vector as
+:math:`w = g\,v/\lVert v\rVert`. Batch norm also has its backward pass written out
+(:func:`batch_norm_backward`, :class:`BatchNormFunction`). The modules plug into
+``models.MLP(..., norm=...)``: ``norm=BatchNorm``, ``norm=LayerNorm`` or
+``norm=group_norm(4)``; :func:`weight_normalize` converts the linear layers of a model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["batch_norm_forward", "batch_norm_backward", "BatchNormFunction", "BatchNorm", "LayerNorm",
+           "InstanceNorm", "GroupNorm", "group_norm", "WeightNormLinear", "weight_normalize",
+           "normalized_axes"]
+
+
+def _check_tensor(name, x, min_dim=2):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions (batch, channels, ...), "
+                         f"got shape {tuple(x.shape)}")
+
+
+def _check_positive(name, value, kind=float):
+    ok = (isinstance(value, int) and not isinstance(value, bool)) if kind is int else \
+        (isinstance(value, (int, float)) and not isinstance(value, bool))
+    if not ok or value <= 0:
+        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+
+
+def _channel_view(param, x):
+    """Reshape a per-channel ``(C,)`` vector so it broadcasts against ``x`` of shape ``(N, C, *)``."""
+    return param.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+def _batch_axes(x):
+    """Axes batch norm averages over: the batch axis and every spatial axis."""
+    return (0,) + tuple(range(2, x.dim()))
+
+
+def batch_norm_forward(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5):
+    r"""Algorithm 1 of Ioffe & Szegedy (2015), with batch statistics.
+
+    For ``x`` of shape ``(N, C)`` or ``(N, C, *spatial)`` and per channel :math:`c`, with
+    :math:`m` values in the batch (``N`` times the spatial size):
+    :math:`\mu_c = \frac1m\sum_i x_{ic}`, :math:`\sigma_c^2 = \frac1m\sum_i (x_{ic}-\mu_c)^2`
+    (the biased variance), :math:`\hat x_{ic} = (x_{ic}-\mu_c)/\sqrt{\sigma_c^2+\epsilon}`,
+    :math:`y_{ic} = \gamma_c\hat x_{ic} + \beta_c`.
+
+    Returns ``(y, cache)``: ``y`` has the shape of ``x``; ``cache`` holds ``x_hat`` (shape of
+    ``x``), ``mean``, ``var`` and ``inv_std`` (each ``(C,)``) and ``gamma``, for the backward pass.
+    """
+    _check_tensor("x", x)
+    _check_positive("eps", eps)
+    channels = x.shape[1]
+    for name, p in (("gamma", gamma), ("beta", beta)):
+        if not isinstance(p, torch.Tensor) or p.shape != (channels,):
+            got = tuple(p.shape) if isinstance(p, torch.Tensor) else type(p).__name__
+            raise ValueError(f"{name} must be a tensor of shape ({channels},) (one per channel), got {got}")
+    axes = _batch_axes(x)
+    m = x.numel() // channels
+    if m < 2:
+        raise ValueError(f"batch norm needs more than one value per channel in training mode, got input "
+                         f"shape {tuple(x.shape)}: with batch size 1 the variance is 0 and every output is beta")
+    mean = x.mean(dim=axes)  # (C,)
+    var = x.var(dim=axes, unbiased=False)  # (C,)
+    inv_std = torch.rsqrt(var + eps)  # (C,)
+    x_hat = (x - _channel_view(mean, x)) * _channel_view(inv_std, x)  # (N, C, *)
+    y = _channel_view(gamma, x) * x_hat + _channel_view(beta, x)
+    return y, {"x_hat": x_hat, "mean": mean, "var": var, "inv_std": inv_std, "gamma": gamma}
+
+
+def batch_norm_backward(grad_y: torch.Tensor, cache: dict):
+    r"""The backward pass of batch norm (Ioffe & Szegedy 2015, Section 3), written out.
+
+    With :math:`g_i = \partial\ell/\partial y_i` over the :math:`m` values of a channel,
+
+    .. math::
+
+        \frac{\partial\ell}{\partial\beta} = \sum_i g_i,\quad
+        \frac{\partial\ell}{\partial\gamma} = \sum_i g_i\hat x_i,\quad
+        \frac{\partial\ell}{\partial x_i} = \frac{\gamma}{\sqrt{\sigma^2+\epsilon}}
+        \Big(g_i - \frac1m\sum_j g_j - \hat x_i\,\frac1m\sum_j g_j\hat x_j\Big).
+
+    The last formula collects the paper's three chain-rule terms (through :math:`\hat x_i`,
+    :math:`\sigma^2` and :math:`\mu`). Returns ``(grad_x, grad_gamma, grad_beta)``.
+    """
+    _check_tensor("grad_y", grad_y)
+    if not isinstance(cache, dict) or not {"x_hat", "inv_std", "gamma"} <= set(cache):
+        raise TypeError("cache must be the dict returned by batch_norm_forward (with x_hat, inv_std, gamma)")
+    x_hat = cache["x_hat"]
+    if grad_y.shape != x_hat.shape:
+        raise ValueError(f"grad_y must have the input's shape {tuple(x_hat.shape)}, got {tuple(grad_y.shape)}")
+    axes = _batch_axes(x_hat)
+    grad_beta = grad_y.sum(dim=axes)  # (C,)
+    grad_gamma = (grad_y * x_hat).sum(dim=axes)  # (C,)
+    mean_g = _channel_view(grad_y.mean(dim=axes), x_hat)  # (1, C, 1...)
+    mean_g_xhat = _channel_view((grad_y * x_hat).mean(dim=axes), x_hat)
+    scale = _channel_view(cache["gamma"] * cache["inv_std"], x_hat)
+    grad_x = scale * (grad_y - mean_g - x_hat * mean_g_xhat)  # (N, C, *)
+    return grad_x, grad_gamma, grad_beta
+
+
+class BatchNormFunction(torch.autograd.Function):
+    """Batch norm with batch statistics as an autograd node whose backward is
+    :func:`batch_norm_backward` (not autograd's own chain of elementary operations).
+
+    ``BatchNormFunction.apply(x, gamma, beta, eps)`` returns ``(y, mean, var)``; ``mean`` and
+    ``var`` are ``(C,)`` batch statistics without gradient, used for the running averages.
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, eps):
+        y, cache = batch_norm_forward(x, gamma, beta, eps)
+        ctx.save_for_backward(cache["x_hat"], cache["inv_std"], gamma)
+        ctx.mark_non_differentiable(cache["mean"], cache["var"])
+        return y, cache["mean"], cache["var"]
+
+    @staticmethod
+    def backward(ctx, grad_y, _grad_mean, _grad_var):
+        x_hat, inv_std, gamma = ctx.saved_tensors
+        grad_x, grad_gamma, grad_beta = batch_norm_backward(grad_y, {"x_hat": x_hat, "inv_std": inv_std,
+                                                                     "gamma": gamma})
+        return grad_x, grad_gamma, grad_beta, None
+
+
+class BatchNorm(nn.Module):
+    r"""Batch normalisation (Ioffe & Szegedy 2015) for ``(N, C)`` or ``(N, C, *spatial)`` inputs.
+
+    Training mode normalises with the batch statistics (through :class:`BatchNormFunction`) and
+    updates the running averages
+    :math:`\hat\mu \leftarrow (1-\rho)\hat\mu + \rho\,\mu_{\mathcal B}` and
+    :math:`\hat\sigma^2 \leftarrow (1-\rho)\hat\sigma^2 + \rho\,\frac{m}{m-1}\sigma^2_{\mathcal B}`
+    (momentum :math:`\rho`, unbiased variance as in the paper's inference step). Evaluation mode
+    uses :math:`y = \gamma(x-\hat\mu)/\sqrt{\hat\sigma^2+\epsilon} + \beta`, a fixed affine map.
+    Same conventions as ``torch.nn.BatchNorm1d``.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        super().__init__()
+        _check_positive("num_features", num_features, int)
+        _check_positive("eps", eps)
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 < momentum <= 1:
+            raise ValueError(f"momentum must be a number in (0, 1], got {momentum!r}")
+        self.num_features, self.eps, self.momentum, self.affine = num_features, float(eps), float(momentum), affine
+        self.weight = nn.Parameter(torch.ones(num_features), requires_grad=affine)  # gamma, (C,)
+        self.bias = nn.Parameter(torch.zeros(num_features), requires_grad=affine)  # beta, (C,)
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_tensor("input", x)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"input must have {self.num_features} channels in dimension 1, got shape {tuple(x.shape)}")
+        if not self.training:
+            scale = self.weight * torch.rsqrt(self.running_var + self.eps)  # (C,)
+            shift = self.bias - self.running_mean * scale
+            return x * _channel_view(scale, x) + _channel_view(shift, x)
+        y, mean, var = BatchNormFunction.apply(x, self.weight, self.bias, self.eps)
+        m = x.numel() // self.num_features
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * m / (m - 1))
+            self.num_batches_tracked += 1
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+def _normalize(x, axes, eps):
+    """``(x - mean) / sqrt(var + eps)`` with statistics over ``axes`` (kept for broadcasting)."""
+    mean = x.mean(dim=axes, keepdim=True)
+    var = x.var(dim=axes, unbiased=False, keepdim=True)
+    return (x - mean) * torch.rsqrt(var + eps)
+
+
+class LayerNorm(nn.Module):
+    r"""Layer normalisation (Ba et al. 2016): each sample is normalised over its last
+    ``len(normalized_shape)`` axes, :math:`\hat x = (x-\mu)/\sqrt{\sigma^2+\epsilon}` with
+    :math:`\mu,\sigma^2` over those axes, then :math:`y = \gamma\odot\hat x + \beta` with one
+    :math:`\gamma,\beta` per element. Same in training and evaluation; no batch dependence.
+    Same conventions as ``torch.nn.LayerNorm``.
+    """
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+            raise ValueError(f"normalized_shape must be a positive int or tuple of them, got {normalized_shape!r}")
+        _check_positive("eps", eps)
+        self.normalized_shape, self.eps, self.affine = shape, float(eps), affine
+        self.weight = nn.Parameter(torch.ones(shape), requires_grad=affine)
+        self.bias = nn.Parameter(torch.zeros(shape), requires_grad=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_tensor("input", x, min_dim=1)
+        k = len(self.normalized_shape)
+        if tuple(x.shape[-k:]) != self.normalized_shape:
+            raise ValueError(f"input must end in shape {self.normalized_shape}, got {tuple(x.shape)}")
+        x_hat = _normalize(x, tuple(range(x.dim() - k, x.dim())), self.eps)
+        return self.weight * x_hat + self.bias
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, affine={self.affine}"
+
+
+class GroupNorm(nn.Module):
+    r"""Group normalisation (Wu & He 2018) for ``(N, C, *spatial)`` or ``(N, C)`` inputs.
+
+    The ``C`` channels are split into ``num_groups`` groups of ``C / G`` consecutive channels;
+    each sample's group is normalised over its channels and spatial positions, then
+    :math:`y_{nc} = \gamma_c\hat x_{nc} + \beta_c` per channel. ``G = 1`` is layer norm over
+    ``(C, *spatial)``; ``G = C`` is instance norm. Same conventions as ``torch.nn.GroupNorm``.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        _check_positive("num_groups", num_groups, int)
+        _check_positive("num_channels", num_channels, int)
+        _check_positive("eps", eps)
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, float(eps), affine
+        self.weight = nn.Parameter(torch.ones(num_channels), requires_grad=affine)
+        self.bias = nn.Parameter(torch.zeros(num_channels), requires_grad=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_tensor("input", x)
+        if x.shape[1] != self.num_channels:
+            raise ValueError(f"input must have {self.num_channels} channels in dimension 1, got shape {tuple(x.shape)}")
+        grouped = x.reshape(x.shape[0], self.num_groups, -1)  # (N, G, C/G * spatial)
+        x_hat = _normalize(grouped, (2,), self.eps).reshape(x.shape)
+        return _channel_view(self.weight, x) * x_hat + _channel_view(self.bias, x)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class InstanceNorm(nn.Module):
+    r"""Instance normalisation (Ulyanov et al. 2016) for ``(N, C, *spatial)`` inputs: each sample
+    and channel is normalised over its spatial positions, then scaled and shifted per channel.
+
+    It needs a spatial axis: on a fully connected layer's ``(N, C)`` output every "instance" is a
+    single number, which normalises to 0, so such inputs raise ``ValueError``. Same as
+    ``torch.nn.InstanceNorm1d(C, affine=True)`` (without running statistics).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        _check_positive("num_features", num_features, int)
+        _check_positive("eps", eps)
+        self.num_features, self.eps, self.affine = num_features, float(eps), affine
+        self.weight = nn.Parameter(torch.ones(num_features), requires_grad=affine)
+        self.bias = nn.Parameter(torch.zeros(num_features), requires_grad=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_tensor("input", x, min_dim=3)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"input must have {self.num_features} channels in dimension 1, got shape {tuple(x.shape)}")
+        if x[0, 0].numel() < 2:
+            raise ValueError(f"instance norm needs more than one spatial position, got shape {tuple(x.shape)}")
+        x_hat = _normalize(x, tuple(range(2, x.dim())), self.eps)
+        return _channel_view(self.weight, x) * x_hat + _channel_view(self.bias, x)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+
+
+def group_norm(num_groups: int):
+    """A ``width -> GroupNorm(num_groups, width)`` factory for ``models.MLP(..., norm=...)``."""
+    _check_positive("num_groups", num_groups, int)
+
+    def build(width: int) -> GroupNorm:
+        return GroupNorm(num_groups, width)
+
+    build.__name__ = f"group_norm({num_groups})"
+    return build
+
+
+def normalized_axes(method: str, shape) -> list[tuple[int, ...]]:
+    """Which entries of a tensor of ``shape = (N, C, *spatial)`` share one mean and variance.
+
+    Returns one group label per entry, as a nested list of the tensor's shape flattened to
+    ``(N, C, S)`` (S = spatial size), for ``method`` in ``"batch"``, ``"layer"``, ``"instance"``,
+    ``"group2"`` (groups of 2 channels ... any ``"groupK"`` with ``K`` dividing ``C``). Used to
+    draw which entries each method pools.
+    """
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2:
+        raise ValueError(f"shape must be (N, C, *spatial), got {shape!r}")
+    n, c = int(shape[0]), int(shape[1])
+    s = int(torch.tensor(shape[2:]).prod()) if len(shape) > 2 else 1
+    index = torch.arange(n * c * s).reshape(n, c, s)
+    sample, channel = index // (c * s), (index // s) % c
+    if method == "batch":
+        label = channel
+    elif method == "layer":
+        label = sample
+    elif method == "instance":
+        label = sample * c + channel
+    elif isinstance(method, str) and method.startswith("group") and method[5:].isdigit() and int(method[5:]) > 0:
+        per_group = int(method[5:])
+        if c % per_group:
+            raise ValueError(f"method {method!r}: {per_group} channels per group do not divide C={c}")
+        label = sample * (c // per_group) + channel // per_group
+    else:
+        raise ValueError(f"method must be 'batch', 'layer', 'instance' or 'groupK', got {method!r}")
+    return label.tolist()
+
+
+class WeightNormLinear(nn.Module):
+    r"""A linear layer with weight normalisation (Salimans & Kingma 2016):
+    :math:`y = W x + b` with row :math:`k` of ``W`` equal to :math:`w_k = g_k\,v_k/\lVert v_k\rVert_2`.
+
+    The parameters are ``weight_v`` ``(out, in)``, ``weight_g`` ``(out,)`` and ``bias``; the
+    length :math:`g_k` and the direction :math:`v_k` of each weight vector are learned separately.
+    Equals ``torch.nn.utils.parametrizations.weight_norm(nn.Linear(...))``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        _check_positive("in_features", in_features, int)
+        _check_positive("out_features", out_features, int)
+        linear = nn.Linear(in_features, out_features, bias=bias)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight_v = nn.Parameter(linear.weight.detach().clone())  # (out, in)
+        self.weight_g = nn.Parameter(linear.weight.detach().norm(dim=1))  # (out,)
+        self.bias = nn.Parameter(linear.bias.detach().clone()) if bias else None
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> "WeightNormLinear":
+        """The same function as ``linear``, reparameterised (``g = ||w||``, ``v = w``)."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
+        layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None)
+        weight = linear.weight.detach()  # (out, in)
+        layer.weight_v = nn.Parameter(weight.clone())
+        layer.weight_g = nn.Parameter(weight.norm(dim=1))
+        if linear.bias is not None:
+            layer.bias = nn.Parameter(linear.bias.detach().clone())
+        return layer
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The effective weight matrix ``g * v / ||v||`` (row-wise), ``(out, in)``."""
+        return self.weight_g.unsqueeze(1) * self.weight_v / self.weight_v.norm(dim=1, keepdim=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_tensor("input", x, min_dim=1)
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"input must end in {self.in_features} features, got shape {tuple(x.shape)}")
+        return torch.nn.functional.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def weight_normalize(model: nn.Module) -> nn.Module:
+    """Replace every ``nn.Linear`` inside ``model`` (in place) by an equivalent
+    :class:`WeightNormLinear`, so ``weight_normalize(models.MLP(...))`` is the weight-normalised
+    network of Salimans & Kingma (2016) computing the same function at the start. Returns ``model``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.Linear):
+            setattr(model, name, WeightNormLinear.from_linear(child))
+        else:
+            weight_normalize(child)
+    return model
+
+
+# --- Ioffe & Szegedy (2015)'s MNIST experiment, at laptop scale -----------------------------------
+
+def ioffe_mlp(n_in: int, n_classes: int, batch_norm: bool, init_std: float = 2.0, seed: int = 0,
+              norm_layer=None) -> nn.Module:
+    r"""The network of Ioffe & Szegedy (2015, Section 4.1): three fully connected hidden layers of
+    100 sigmoid units, optionally with :class:`BatchNorm` before each sigmoid.
+
+    Weights are small random Gaussians, :math:`W_{ij}\sim N(0, \text{init\_std}^2/n_\text{in})`,
+    biases zero, drawn from ``torch.manual_seed(seed)``, so both variants start from the same
+    weights. Returns a ``models.MLP([n_in, 100, 100, 100, n_classes], "sigmoid", norm=...)``;
+    ``norm_layer`` (a ``width -> module`` callable such as :class:`LayerNorm`) replaces
+    :class:`BatchNorm` when given, for comparing normalisations from the same weights.
+    """
+    from .models import MLP
+
+    _check_positive("n_in", n_in, int)
+    _check_positive("n_classes", n_classes, int)
+    _check_positive("init_std", init_std)
+    if not isinstance(batch_norm, bool):
+        raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
+    if norm_layer is not None and (batch_norm or not callable(norm_layer)):
+        raise ValueError(f"norm_layer must be a callable width -> module, used with batch_norm=False; "
+                         f"got norm_layer={norm_layer!r}, batch_norm={batch_norm}")
+    torch.manual_seed(seed)
+    layer = norm_layer if norm_layer is not None else (BatchNorm if batch_norm else None)
+    model = MLP([n_in, 100, 100, 100, n_classes], activation="sigmoid", norm=layer)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.normal_(0.0, init_std / layer.in_features ** 0.5)
+            layer.bias.zero_()
+    return model
+
+
+def percentile_callback(X_probe: torch.Tensor, layer: int = -1, unit: int = 0, q=(15, 50, 85)):
+    r"""A ``fit`` callback recording percentiles of one unit's sigmoid input (Ioffe & Szegedy 2015,
+    Figure 1b,c): the ``q``-th percentiles over ``X_probe`` of ``pre[layer][:, unit]``, the
+    (normalised, if the net has BN) pre-activation of hidden layer ``layer``, in evaluation mode.
+    Returns ``callback(model, epoch) -> {"p15": float, ...}``; the model's mode is restored.
+    """
+    if not isinstance(X_probe, torch.Tensor) or X_probe.dim() != 2:
+        raise TypeError(f"X_probe must be a (samples, features) tensor, got {type(X_probe).__name__}")
+    if not q or not all(0 <= v <= 100 for v in q):
+        raise ValueError(f"q must hold percentiles in [0, 100], got {q!r}")
+
+    def callback(model, epoch):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            pre = model.forward_with_states(X_probe.to(next(model.parameters()).device))["pre"][layer][:, unit]
+        model.train(was_training)
+        values = torch.quantile(pre.double().cpu(), torch.tensor([v / 100 for v in q], dtype=torch.float64))
+        return {f"p{v}": float(x) for v, x in zip(q, values)}
+
+    return callback
+
+
+def steps_to_accuracy(history, target: float, steps_per_epoch: int):
+    """The first training step (``epoch * steps_per_epoch``) at which ``history.test_accuracy``
+    reaches ``target``, or ``None`` if it never does (the "steps to 72.2%" column of Ioffe &
+    Szegedy 2015, Figure 3)."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target must be an accuracy in (0, 1], got {target!r}")
+    _check_positive("steps_per_epoch", steps_per_epoch, int)
+    for epoch, accuracy in zip(history.epoch, history.test_accuracy):
+        if accuracy >= target:
+            return epoch * steps_per_epoch
+    return None
+
+
+def run_ioffe_experiment(split, batch_norm: bool, lr: float, epochs: int, batch_size: int = 60, unit: int = 0,
+                         seed: int = 0):
+    r"""Train :func:`ioffe_mlp` on ``split`` with minibatch SGD (cross-entropy, evaluated every
+    epoch) and record the 15th/50th/85th percentiles of unit ``unit`` of the last hidden layer's
+    sigmoid input over the test inputs (:func:`percentile_callback`), as in Ioffe & Szegedy (2015,
+    Figure 1). Cached with :func:`lecturelib.cache.cached_fit`; returns its ``CachedRun``
+    (``history.extras`` holds ``p15``, ``p50``, ``p85`` per epoch).
+    """
+    from .cache import cached_fit
+    from .train import fit
+
+    config = {"data": split.description, "n_train": len(split.X_train), "batch_norm": batch_norm, "lr": lr,
+              "epochs": epochs, "batch_size": batch_size, "unit": unit, "seed": seed, "init_std": 2.0}
+    return cached_fit("bn-ioffe", config,
+                      build=lambda: ioffe_mlp(split.n_features, split.n_classes, batch_norm, seed=seed),
+                      train=lambda model: fit(model, split, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+                                              callback=percentile_callback(split.X_test, unit=unit)))

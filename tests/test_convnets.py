@@ -1,0 +1,89 @@
+"""Tests of lecturelib.convnets against hand-written torch.nn.functional computations."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lecturelib.convnets import BasicBlock, ResNet, SmallCNN, cifar_resnet
+from lecturelib.models import count_parameters
+
+
+def _bn_eval(x, bn):
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return ((x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + bn.eps)
+            * bn.weight.view(shape) + bn.bias.view(shape))
+
+
+def test_basic_block_matches_functional_formula():
+    torch.manual_seed(0)
+    block = BasicBlock(2, 3, 5, stride=2, skip=True).double().eval()
+    with torch.no_grad():
+        for bn in (block.bn1, block.bn2, block.shortcut[1]):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    h = F.relu(_bn_eval(F.conv2d(x, block.conv1.weight, stride=2, padding=1), block.bn1))
+    h = _bn_eval(F.conv2d(h, block.conv2.weight, padding=1), block.bn2)
+    s = _bn_eval(F.conv2d(x, block.shortcut[0].weight, stride=2), block.shortcut[1])
+    torch.testing.assert_close(block(x), F.relu(h + s), rtol=1e-10, atol=1e-12)
+    plain = BasicBlock(1, 4, 4, skip=False).double().eval()
+    z = torch.randn(2, 4, 10, dtype=torch.float64)
+    expected = F.relu(_bn_eval(F.conv1d(F.relu(_bn_eval(F.conv1d(z, plain.conv1.weight, padding=1), plain.bn1)),
+                                        plain.conv2.weight, padding=1), plain.bn2))
+    torch.testing.assert_close(plain(z), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_resnet_shapes_flat_inputs_and_depth():
+    torch.manual_seed(0)
+    digits_net = ResNet((1, 8, 8), blocks_per_stage=2, widths=(4, 8))
+    assert digits_net(torch.randn(5, 64)).shape == (5, 10)
+    assert digits_net(torch.randn(5, 1, 8, 8)).shape == (5, 10)
+    assert digits_net.depth == 10
+    signal_net = ResNet((1, 40), blocks_per_stage=1, widths=(4, 8, 16), skip=False)
+    assert signal_net(torch.randn(3, 40)).shape == (3, 10)
+    assert not any("shortcut" in name for name, _ in signal_net.named_parameters())
+
+
+def test_cifar_resnet_depths_and_parameter_count():
+    for depth in (20, 56, 110):
+        net = cifar_resnet(depth)
+        convs = sum(1 for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+        assert convs + 1 == depth  # 3x3 convolutions plus the classifier
+    # He et al. report 0.27M for ResNet-20 with parameter-free shortcuts; option B adds 1x1 projections
+    assert 0.26e6 < count_parameters(cifar_resnet(20)) < 0.28e6
+    assert cifar_resnet(20, width_multiplier=2).widths == [32, 64, 128]
+
+
+def test_small_cnn_matches_functional_formula_with_skips():
+    torch.manual_seed(0)
+    net = SmallCNN((1, 8, 8), num_classes=3, channels=(4, 4), layers_per_stage=2, skip=True).double()
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    c = net.convs
+    z = F.relu(F.conv2d(x, c[0].weight, c[0].bias, padding=1))  # 1 -> 4 channels: no skip
+    z = z + F.relu(F.conv2d(z, c[1].weight, c[1].bias, padding=1))
+    z = F.max_pool2d(z, 2)
+    z = z + F.relu(F.conv2d(z, c[2].weight, c[2].bias, padding=1))
+    z = z + F.relu(F.conv2d(z, c[3].weight, c[3].bias, padding=1))
+    expected = F.linear(z.flatten(2).mean(2), net.classifier.weight, net.classifier.bias)
+    torch.testing.assert_close(net(x), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_bad_inputs_raise_named_errors():
+    with pytest.raises(ValueError, match="depth"):
+        cifar_resnet(21)
+    with pytest.raises(ValueError, match="input_shape"):
+        ResNet((8, 8, 8, 8))
+    with pytest.raises(ValueError, match="blocks_per_stage"):
+        ResNet((1, 40), blocks_per_stage=0)
+    with pytest.raises(TypeError, match="skip"):
+        ResNet((1, 40), skip="yes")
+    with pytest.raises(ValueError, match="widths"):
+        ResNet((1, 40), widths=())
+    with pytest.raises(ValueError, match="channels"):
+        SmallCNN((1, 8, 8), channels=[0])
+    with pytest.raises(ValueError, match="input must have shape"):
+        ResNet((1, 8, 8))(torch.randn(2, 63))
+    with pytest.raises(TypeError, match="input"):
+        ResNet((1, 8, 8))([1.0])

@@ -1,0 +1,237 @@
+"""lecturelib.init against torch.nn.init (moments of large draws) and torch.autograd (gradients)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lecturelib import init, models
+
+
+FAN_OUT, FAN_IN = 300, 700  # a non-square layer tells fan_in from fan_out
+
+
+def _draw(scheme, seed=0):
+    weight = torch.empty(FAN_OUT, FAN_IN, dtype=torch.float64)
+    return init.init_weight_(weight, scheme, torch.Generator().manual_seed(seed))
+
+
+def _torch_draw(fill):
+    torch.manual_seed(1)
+    weight = torch.empty(FAN_OUT, FAN_IN, dtype=torch.float64)
+    fill(weight)
+    return weight
+
+
+TORCH_REFERENCES = {
+    "xavier_normal": lambda w: nn.init.xavier_normal_(w),
+    "xavier_uniform": lambda w: nn.init.xavier_uniform_(w),
+    "he_normal": lambda w: nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"),
+    "he_uniform": lambda w: nn.init.kaiming_uniform_(w, mode="fan_in", nonlinearity="relu"),
+    "lecun_normal": lambda w: nn.init.normal_(w, 0.0, 1.0 / math.sqrt(FAN_IN)),
+    "standard": lambda w: nn.init.uniform_(w, -1 / math.sqrt(FAN_IN), 1 / math.sqrt(FAN_IN)),
+    0.01: lambda w: nn.init.normal_(w, 0.0, 0.01),
+    "zero": lambda w: nn.init.zeros_(w),
+}
+
+
+@pytest.mark.parametrize("scheme", list(TORCH_REFERENCES))
+def test_moments_match_torch_nn_init(scheme):
+    ours, theirs = _draw(scheme), _torch_draw(TORCH_REFERENCES[scheme])
+    # 210,000 draws: the sample std has relative error ~ 1/sqrt(2 n) = 0.15%; allow 1%.
+    assert abs(float(ours.mean())) <= 0.01 * max(float(theirs.std()), 1e-12) + 1e-15
+    assert float(ours.std()) == pytest.approx(float(theirs.std()), rel=0.01, abs=1e-15)
+    assert float(ours.std()) == pytest.approx(init.weight_std(scheme, FAN_IN, FAN_OUT), rel=0.01, abs=1e-15)
+    # the support agrees too: uniform schemes share the bound, Gaussian ones are unbounded
+    assert float(ours.abs().max()) == pytest.approx(float(theirs.abs().max()), rel=0.05, abs=1e-15)
+
+
+def test_uniform_bounds_are_the_papers():
+    assert float(_draw("xavier_uniform").abs().max()) <= math.sqrt(6 / (FAN_IN + FAN_OUT))
+    assert float(_draw("xavier_uniform").abs().max()) > 0.999 * math.sqrt(6 / (FAN_IN + FAN_OUT))
+    assert float(_draw("standard").abs().max()) <= 1 / math.sqrt(FAN_IN)
+    assert float(_draw("he_uniform").abs().max()) <= math.sqrt(6 / FAN_IN)
+
+
+def test_fourth_moment_tells_normal_from_uniform():
+    # kurtosis: 3 for a Gaussian, 1.8 for a uniform distribution
+    for scheme, kurtosis in (("xavier_normal", 3.0), ("xavier_uniform", 1.8)):
+        w = _draw(scheme)
+        assert float((w ** 4).mean() / (w ** 2).mean() ** 2) == pytest.approx(kurtosis, abs=0.05)
+
+
+def test_aliases_and_seeding():
+    assert init.resolve_scheme("Kaiming") == ("he_normal", None)
+    assert init.resolve_scheme("glorot-uniform") == ("xavier_uniform", None)
+    assert init.resolve_scheme(0.5) == ("gaussian", 0.5)
+    assert torch.equal(_draw("he_normal", seed=3), _draw("he_normal", seed=3))
+    assert not torch.equal(_draw("he_normal", seed=3), _draw("he_normal", seed=4))
+
+
+def test_initialize_sets_every_linear_layer_and_bias():
+    model = models.MLP([64, 200, 200, 10], activation="tanh")
+    init.initialize(model, "xavier_uniform", bias=0.1, seed=0)
+    for layer in model.layers:
+        fan_out, fan_in = layer.weight.shape
+        assert float(layer.weight.detach().abs().max()) <= math.sqrt(6 / (fan_in + fan_out))
+        assert torch.all(layer.bias == 0.1)
+    init.initialize(model, "zero")
+    assert all(float(p.detach().abs().max()) == 0 for p in model.parameters())
+    again = init.initialize(models.MLP([64, 200, 10]), "he_normal", seed=5)
+    twice = init.initialize(models.MLP([64, 200, 10]), "he_normal", seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(again.parameters(), twice.parameters()))
+
+
+def _autograd_reference(X, depth, width, activation, scheme, seed):
+    """Rebuild the experiment as an nn.Sequential with the same weights and use autograd."""
+    generator = torch.Generator().manual_seed(seed)
+    layers, fan_in = [], X.shape[1]
+    for _ in range(depth):
+        linear = nn.Linear(fan_in, width, bias=False).double()
+        init.init_weight_(linear.weight, scheme, generator)
+        layers.append(linear)
+        fan_in = width
+    G = torch.randn(len(X), width, generator=generator, dtype=torch.float64)
+    act = models.get_activation(activation).function
+    h, pres, posts = X.double(), [], []
+    for linear in layers:
+        s = linear(h)
+        s.retain_grad()
+        h = act(s)
+        pres.append(s)
+        posts.append(h)
+    (G * h).sum().backward()
+    return layers, pres, [h.detach() for h in posts]
+
+
+@pytest.mark.parametrize("activation,scheme", [("tanh", "xavier_normal"), ("relu", "he_normal"),
+                                               ("sigmoid", "standard"), ("tanh", 1.0)])
+def test_activation_statistics_match_direct_recomputation(activation, scheme):
+    X = torch.randn(64, 30, generator=torch.Generator().manual_seed(9))
+    records = init.activation_statistics(X, 4, 20, activation, scheme, seed=2, keep_values=True)
+    layers, pres, posts = _autograd_reference(X, 4, 20, activation, scheme, seed=2)
+    assert [r.layer for r in records] == [1, 2, 3, 4]
+    for record, linear, s, h in zip(records, layers, pres, posts):
+        torch.testing.assert_close(record.activations, h.detach(), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(record.gradients, s.grad, rtol=1e-10, atol=1e-12)
+        assert record.mean == pytest.approx(float(h.mean()), rel=1e-12, abs=1e-14)
+        assert record.std == pytest.approx(float(h.std(unbiased=False)), rel=1e-12)
+        assert record.grad_std == pytest.approx(float(s.grad.std(unbiased=False)), rel=1e-10)
+        assert record.weight_grad_std == pytest.approx(float(linear.weight.grad.std(unbiased=False)), rel=1e-10)
+        assert record.zero_fraction == pytest.approx(float((h == 0).double().mean()))
+        if activation == "tanh":
+            assert record.saturated_fraction == pytest.approx(float((h.abs() > 0.99).double().mean()))
+        elif activation == "sigmoid":
+            assert record.saturated_fraction == pytest.approx(float(((h > 0.99) | (h < 0.01)).double().mean()))
+        else:
+            assert math.isnan(record.saturated_fraction)
+
+
+def test_lecture_experiment_claims():
+    # the lecture's 1000 x 500, 10 x 500 experiment at 400 x 200, 10 x 200 (same claims, faster)
+    X = torch.randn(400, 200, generator=torch.Generator().manual_seed(0))
+    small = init.activation_statistics(X, 10, 200, "tanh", 0.01)
+    assert small[-1].std < 1e-5 * small[0].std  # collapses to 0
+    big = init.activation_statistics(X, 10, 200, "tanh", 1.0)
+    assert all(r.saturated_fraction > 0.8 for r in big)  # tanh saturated
+    he = init.activation_statistics(X, 10, 200, "relu", "he_normal")
+    assert 0.5 < he[-1].std / he[0].std < 2.0
+    assert all(abs(r.zero_fraction - 0.5) < 0.05 for r in he)
+
+
+def test_statistics_table_and_hidden_layer_statistics():
+    X = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    records = init.activation_statistics(X, 2, 6, "relu", "he_normal")
+    table = init.statistics_table(records, ("mean", "std", "saturated_fraction"))
+    assert table.splitlines()[0].split() == ["layer", "mean", "std", "saturated_fraction"]
+    assert len(table.splitlines()) == 3 and table.splitlines()[1].split()[-1] == "-"
+    model = models.MLP([8, 6, 5, 3], activation="sigmoid")
+    stats = init.hidden_layer_statistics(model, X)
+    with torch.no_grad():
+        states = model.forward_with_states(X)["post"]
+    assert stats["mean"] == pytest.approx([float(h.mean()) for h in states], rel=1e-6)
+    assert model.training  # mode restored
+
+
+def test_bad_inputs_name_the_argument():
+    X = torch.randn(10, 4)
+    with pytest.raises(ValueError, match="unknown init scheme 'glorious'"):
+        init.resolve_scheme("glorious")
+    with pytest.raises(ValueError, match="needs a scale"):
+        init.resolve_scheme("gaussian")
+    with pytest.raises(ValueError, match="positive finite"):
+        init.resolve_scheme(-0.1)
+    with pytest.raises(TypeError, match="init scheme"):
+        init.resolve_scheme(True)
+    with pytest.raises(ValueError, match="2-D"):
+        init.init_weight_(torch.empty(3), "he")
+    with pytest.raises(TypeError, match="floating-point"):
+        init.init_weight_(torch.empty(3, 3, dtype=torch.int64), "he")
+    with pytest.raises(ValueError, match="fan_in must be a positive int"):
+        init.weight_std("he", 0, 3)
+    with pytest.raises(TypeError, match="model must be"):
+        init.initialize("not a model", "he")
+    with pytest.raises(ValueError, match="bias must be"):
+        init.initialize(models.MLP([2, 2]), "he", bias=float("nan"))
+    with pytest.raises(ValueError, match="depth must be a positive int"):
+        init.activation_statistics(X, 0, 5, "tanh", "xavier")
+    with pytest.raises(ValueError, match="width must be a positive int"):
+        init.activation_statistics(X, 2, 2.5, "tanh", "xavier")
+    with pytest.raises(ValueError, match="X must be a"):
+        init.activation_statistics(torch.randn(10), 2, 5, "tanh", "xavier")
+    with pytest.raises(ValueError, match="not element-wise"):
+        init.activation_statistics(X, 2, 4, "maxout", "xavier")
+    with pytest.raises(ValueError, match="unknown activation"):
+        init.activation_statistics(X, 2, 4, "swish", "xavier")
+    with pytest.raises(ValueError, match=r"output_gradient must be a tensor of shape \(10, 5\)"):
+        init.activation_statistics(X, 2, 5, "tanh", "xavier", output_gradient=torch.randn(10, 4))
+    with pytest.raises(ValueError, match="unknown column"):
+        init.statistics_table(init.activation_statistics(X, 1, 3, "tanh", 0.1), ("median",))
+
+
+def test_track_training_trains_exactly_like_fit():
+    from lecturelib import data, train
+
+    split = data.toy_2d("blobs", n_samples=90, seed=0)
+    a = init.initialize(models.MLP([2, 8, 8, 3], "sigmoid"), "standard", seed=1)
+    b = init.initialize(models.MLP([2, 8, 8, 3], "sigmoid"), "standard", seed=1)
+    record = init.track_training(a, split, lr=0.5, steps=3 * 9, batch_size=5, record_every=9, probe_size=20)
+    train.fit(b, split, lr=0.5, epochs=3, batch_size=5, seed=0, device="cpu", progress=False)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+    assert record["step"] == [0, 9, 18, 27]
+    assert len(record["mean"][0]) == 2
+    expected_error = 1 - train.evaluate(b, split)["accuracy"]
+    assert record["test_error"][-1] == pytest.approx(expected_error)
+    with pytest.raises(ValueError, match="record_every must be a positive int"):
+        init.track_training(a, split, lr=0.5, steps=3, record_every=0)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        init.track_training(a, split, lr=-1.0, steps=3)
+
+
+def test_exercise_checker_accepts_the_answer_and_explains_mistakes():
+    from lecturelib.exercises import initialisation as ex
+
+    def right(X, weights, activation):
+        act = models.get_activation(activation).function
+        h, out = X, []
+        for W in weights:
+            h = act(h @ W.T)
+            out.append(h.std(unbiased=False))
+        return torch.stack(out)
+
+    def unbiased(X, weights, activation):
+        act = models.get_activation(activation).function
+        h, out = X, []
+        for W in weights:
+            h = act(h @ W.T)
+            out.append(h.std())
+        return torch.stack(out)
+
+    assert ex.check_layer_stds(right).passed
+    verdict = ex.check_layer_stds(unbiased)
+    assert not verdict.passed and "unbiased" in verdict.message
+    assert not ex.check_layer_stds(lambda X, w, a: None).passed
+    with pytest.raises(TypeError, match="must be a function"):
+        ex.check_layer_stds(3)

@@ -1,0 +1,294 @@
+"""lecturelib.norm against torch's own layers, in float64."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lecturelib import models, norm
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def _randomize_affine(*layers, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    shape = layers[0].weight.shape
+    gamma = 1 + 0.5 * torch.randn(shape, generator=generator, dtype=torch.float64)
+    beta = 0.3 * torch.randn(shape, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.copy_(gamma)
+            layer.bias.copy_(beta)
+
+
+def _compare_outputs_and_grads(ours, reference, x):
+    """Same output and same gradients w.r.t. input, gamma and beta for a random upstream gradient."""
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    y1, y2 = ours(x1), reference(x2)
+    torch.testing.assert_close(y1, y2, **TOL)
+    upstream = torch.randn(y1.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    (y1 * upstream).sum().backward()
+    (y2 * upstream).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(ours.weight.grad, reference.weight.grad, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(ours.bias.grad, reference.bias.grad, rtol=1e-9, atol=1e-11)
+
+
+@pytest.fixture
+def x2d():
+    return 3.0 + 2.0 * torch.randn(16, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+@pytest.fixture
+def x3d():
+    return 1.0 + torch.randn(8, 6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("shape", [(16, 6), (8, 6, 5)])
+def test_batch_norm_train_matches_torch(shape):
+    x = 2.0 + 3.0 * torch.randn(shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    ours, ref = norm.BatchNorm(6).double(), nn.BatchNorm1d(6).double()
+    _randomize_affine(ours, ref)
+    _compare_outputs_and_grads(ours, ref, x)
+    # running statistics after one step, then after two more batches
+    torch.testing.assert_close(ours.running_mean, ref.running_mean, **TOL)
+    torch.testing.assert_close(ours.running_var, ref.running_var, **TOL)
+    for seed in (4, 5):
+        xb = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        ours(xb), ref(xb)
+    torch.testing.assert_close(ours.running_mean, ref.running_mean, **TOL)
+    torch.testing.assert_close(ours.running_var, ref.running_var, **TOL)
+    assert int(ours.num_batches_tracked) == int(ref.num_batches_tracked) == 3
+
+
+def test_batch_norm_eval_uses_running_statistics(x2d):
+    ours, ref = norm.BatchNorm(6, momentum=0.3).double(), nn.BatchNorm1d(6, momentum=0.3).double()
+    _randomize_affine(ours, ref)
+    for seed in range(4):
+        xb = torch.randn(10, 6, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        ours(xb), ref(xb)
+    ours.eval(), ref.eval()
+    _compare_outputs_and_grads(ours, ref, x2d)
+    # in eval mode a sample's output does not depend on the rest of the batch ...
+    torch.testing.assert_close(ours(x2d[:1]), ours(x2d)[:1], **TOL)
+    # ... but in training mode it does, and eval output differs from train output
+    ours.train()
+    assert not torch.allclose(ours(x2d[:4])[0], ours(x2d)[0])
+    train_out = ours(x2d)
+    ours.eval()
+    assert (train_out - ours(x2d)).abs().max() > 0.1
+
+
+def test_batch_norm_backward_function_matches_autograd(x3d):
+    gamma = torch.linspace(0.5, 2.0, 6, dtype=torch.float64)
+    beta = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64)
+    x = x3d.clone().requires_grad_(True)
+    g, b = gamma.clone().requires_grad_(True), beta.clone().requires_grad_(True)
+    # reference: autograd through elementary operations
+    mean = x.mean(dim=(0, 2), keepdim=True)
+    var = x.var(dim=(0, 2), unbiased=False, keepdim=True)
+    y_ref = g.view(1, -1, 1) * (x - mean) / torch.sqrt(var + 1e-5) + b.view(1, -1, 1)
+    upstream = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    grads_ref = torch.autograd.grad((y_ref * upstream).sum(), (x, g, b))
+    y, cache = norm.batch_norm_forward(x3d, gamma, beta)
+    torch.testing.assert_close(y, y_ref.detach(), **TOL)
+    for ours, ref in zip(norm.batch_norm_backward(upstream, cache), grads_ref):
+        torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-11)
+
+
+def test_batch_norm_function_gradcheck():
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64, requires_grad=True)
+    gamma = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    beta = torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b, c: norm.BatchNormFunction.apply(a, b, c, 1e-5)[0], (x, gamma, beta))
+
+
+def test_batch_norm_backward_sums_to_zero(x2d):
+    """The input gradient is orthogonal to shifts and (for eps -> 0) to rescalings of each channel."""
+    y, cache = norm.batch_norm_forward(x2d, torch.ones(6, dtype=torch.float64), torch.zeros(6, dtype=torch.float64),
+                                       eps=1e-14)
+    upstream = torch.randn(x2d.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    grad_x, _, _ = norm.batch_norm_backward(upstream, cache)
+    torch.testing.assert_close(grad_x.sum(0), torch.zeros(6, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close((grad_x * cache["x_hat"]).sum(0), torch.zeros(6, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_layer_norm_matches_torch(x2d, x3d):
+    for x, shape in ((x2d, 6), (x3d, (6, 5))):
+        ours, ref = norm.LayerNorm(shape).double(), nn.LayerNorm(shape).double()
+        _randomize_affine(ours, ref)
+        _compare_outputs_and_grads(ours, ref, x)
+        ours.eval(), ref.eval()
+        torch.testing.assert_close(ours(x), ref(x), **TOL)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 6])
+def test_group_norm_matches_torch(groups, x2d, x3d):
+    for x in (x2d, x3d):
+        ours, ref = norm.GroupNorm(groups, 6).double(), nn.GroupNorm(groups, 6).double()
+        _randomize_affine(ours, ref)
+        _compare_outputs_and_grads(ours, ref, x)
+
+
+def test_instance_norm_matches_torch_and_train_equals_eval(x3d):
+    ours, ref = norm.InstanceNorm(6).double(), nn.InstanceNorm1d(6, affine=True).double()
+    _randomize_affine(ours, ref)
+    _compare_outputs_and_grads(ours, ref, x3d)
+    ours.eval(), ref.eval()
+    torch.testing.assert_close(ours(x3d), ref(x3d), **TOL)
+    # group norm with one channel per group is instance norm
+    gn = norm.GroupNorm(6, 6).double()
+    _randomize_affine(gn, ours)
+    torch.testing.assert_close(gn(x3d), ours(x3d), **TOL)
+
+
+def test_weight_norm_matches_torch_parametrization():
+    torch.manual_seed(0)
+    linear = nn.Linear(5, 4).double()
+    ours = norm.WeightNormLinear.from_linear(linear)
+    ref = nn.utils.parametrizations.weight_norm(nn.Linear(5, 4).double())
+    with torch.no_grad():
+        ref.parametrizations.weight.original0.copy_(ours.weight_g.unsqueeze(1) * 1.7)
+        ref.parametrizations.weight.original1.copy_(ours.weight_v)
+        ours.weight_g.mul_(1.7)
+        ref.bias.copy_(ours.bias)
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    torch.testing.assert_close(ours(x), ref(x), **TOL)
+    ours(x).pow(2).sum().backward()
+    ref(x).pow(2).sum().backward()
+    torch.testing.assert_close(ours.weight_g.grad, ref.parametrizations.weight.original0.grad.squeeze(1), **TOL)
+    torch.testing.assert_close(ours.weight_v.grad, ref.parametrizations.weight.original1.grad, **TOL)
+    # the reparameterisation starts from the same function, and the gradient w.r.t. v is orthogonal to v
+    torch.testing.assert_close(norm.WeightNormLinear.from_linear(linear)(x), linear(x), **TOL)
+    torch.testing.assert_close((ours.weight_v.grad * ours.weight_v).sum(1), torch.zeros(4, dtype=torch.float64),
+                               rtol=0, atol=1e-10)
+
+
+def test_modules_plug_into_mlp():
+    torch.manual_seed(0)
+    x = torch.randn(12, 4)
+    for factory, expected in ((norm.BatchNorm, norm.BatchNorm), (norm.LayerNorm, norm.LayerNorm),
+                              (norm.group_norm(2), norm.GroupNorm)):
+        model = models.MLP([4, 6, 6, 3], activation="tanh", norm=factory)
+        assert all(isinstance(layer, expected) for layer in model.norms)
+        assert model(x).shape == (12, 3)
+    model = models.MLP([4, 6, 6, 3], activation="tanh")
+    before = model(x)
+    norm.weight_normalize(model)
+    assert all(isinstance(layer, norm.WeightNormLinear) for layer in model.layers)
+    torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
+
+
+def test_normalized_axes_labels():
+    assert norm.normalized_axes("batch", (2, 2, 1)) == [[[0], [1]], [[0], [1]]]
+    assert norm.normalized_axes("layer", (2, 2, 1)) == [[[0], [0]], [[1], [1]]]
+    assert norm.normalized_axes("instance", (2, 2, 1)) == [[[0], [1]], [[2], [3]]]
+    assert norm.normalized_axes("group2", (1, 4, 1)) == [[[0], [0], [1], [1]]]
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        norm.BatchNorm(3)(torch.randn(1, 3))
+    with pytest.raises(ValueError, match="3 channels"):
+        norm.BatchNorm(3)(torch.randn(4, 5))
+    with pytest.raises(TypeError, match="floating-point"):
+        norm.BatchNorm(3)(torch.ones(4, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        norm.LayerNorm(3)([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="momentum"):
+        norm.BatchNorm(3, momentum=1.5)
+    with pytest.raises(ValueError, match="num_features"):
+        norm.BatchNorm(0)
+    with pytest.raises(ValueError, match="divisible"):
+        norm.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match="spatial"):
+        norm.InstanceNorm(3)(torch.randn(4, 3, 1))
+    with pytest.raises(ValueError, match="at least 3 dimensions"):
+        norm.InstanceNorm(3)(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="end in shape"):
+        norm.LayerNorm(3)(torch.randn(4, 5))
+    with pytest.raises(ValueError, match="gamma"):
+        norm.batch_norm_forward(torch.randn(4, 3), torch.ones(2), torch.zeros(3))
+    with pytest.raises(ValueError, match="grad_y"):
+        _, cache = norm.batch_norm_forward(torch.randn(4, 3), torch.ones(3), torch.zeros(3))
+        norm.batch_norm_backward(torch.randn(4, 2), cache)
+    with pytest.raises(TypeError, match="cache"):
+        norm.batch_norm_backward(torch.randn(4, 3), {})
+    with pytest.raises(TypeError, match="nn.Linear"):
+        norm.WeightNormLinear.from_linear(nn.Conv1d(2, 2, 3))
+    with pytest.raises(ValueError, match="method"):
+        norm.normalized_axes("pixel", (2, 3))
+    with pytest.raises(ValueError, match="num_groups"):
+        norm.group_norm(0)
+
+
+def test_ioffe_mlp_and_percentile_callback():
+    plain = norm.ioffe_mlp(8, 3, batch_norm=False, seed=4)
+    with_bn = norm.ioffe_mlp(8, 3, batch_norm=True, seed=4)
+    assert plain.widths == [8, 100, 100, 100, 3] and isinstance(with_bn.norms[0], norm.BatchNorm)
+    torch.testing.assert_close(plain.layers[1].weight, with_bn.layers[1].weight)
+    assert plain.layers[1].weight.std().item() == pytest.approx(2.0 / 10, rel=0.05)
+    X = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    values = norm.percentile_callback(X, layer=-1, unit=2)(with_bn.train(), 0)
+    assert with_bn.training and int(with_bn.norms[2].num_batches_tracked) == 0
+    with torch.no_grad():
+        pre = with_bn.eval().forward_with_states(X)["pre"][-1][:, 2]
+    expected = np.percentile(pre.double().numpy(), [15, 50, 85])
+    np.testing.assert_allclose([values["p15"], values["p50"], values["p85"]], expected, rtol=1e-6)
+
+
+def test_steps_to_accuracy():
+    from lecturelib.train import History
+
+    history = History(epoch=[0, 1, 2, 3], test_accuracy=[0.1, 0.5, 0.92, 0.95])
+    assert norm.steps_to_accuracy(history, 0.9, steps_per_epoch=10) == 20
+    assert norm.steps_to_accuracy(history, 0.99, steps_per_epoch=10) is None
+    with pytest.raises(ValueError, match="target"):
+        norm.steps_to_accuracy(history, 90, steps_per_epoch=10)
+
+
+def test_exercise_checker_accepts_reference_and_rejects_mistakes():
+    from lecturelib.exercises import batchnorm as checker
+
+    assert checker.check_batch_norm_backward(checker.reference_batch_norm_backward).passed
+
+    def forgets_mean_terms(grad_y, x, gamma, eps):  # treats mu and sigma as constants
+        grad_x, grad_gamma, grad_beta = checker.reference_batch_norm_backward(grad_y, x, gamma, eps)
+        return gamma / torch.sqrt(x.var(0, unbiased=False) + eps) * grad_y, grad_gamma, grad_beta
+
+    result = checker.check_batch_norm_backward(forgets_mean_terms)
+    assert not result.passed and "grad_x" in result.message
+    assert not checker.check_batch_norm_backward(lambda *a: None).passed
+    with pytest.raises(TypeError, match="backward"):
+        checker.check_batch_norm_backward(3)
+
+
+def test_running_statistics_trace_converges():
+    from lecturelib.widgets.batchnorm import running_statistics_trace
+
+    features = 2.0 + 3.0 * torch.randn(500, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    trace = running_statistics_trace(features, batch_size=100, momentum=0.1, steps=150)
+    assert abs(trace["running_mean"][-1] - trace["mean"]) < 0.3
+    assert abs(trace["running_var"][-1] / trace["var"] - 1) < 0.15
+    with pytest.raises(ValueError, match="batch_size"):
+        running_statistics_trace(features, batch_size=1, momentum=0.1)
+
+
+def test_ioffe_mlp_norm_layer_and_run_experiment(tmp_path, monkeypatch):
+    model = norm.ioffe_mlp(8, 3, batch_norm=False, seed=4, norm_layer=norm.group_norm(4))
+    assert all(isinstance(layer, norm.GroupNorm) and layer.num_groups == 4 for layer in model.norms)
+    torch.testing.assert_close(model.layers[0].weight, norm.ioffe_mlp(8, 3, batch_norm=False, seed=4).layers[0].weight)
+    with pytest.raises(ValueError, match="norm_layer"):
+        norm.ioffe_mlp(8, 3, batch_norm=True, norm_layer=norm.LayerNorm)
+    with pytest.raises(TypeError, match="batch_norm"):
+        norm.ioffe_mlp(8, 3, batch_norm="yes")
+    monkeypatch.setenv("LECTURELIB_CACHE", str(tmp_path))
+    from lecturelib import data
+
+    split = data.toy_2d("blobs", n_samples=60, seed=0)
+    first = norm.run_ioffe_experiment(split, batch_norm=True, lr=0.5, epochs=2, batch_size=10)
+    second = norm.run_ioffe_experiment(split, batch_norm=True, lr=0.5, epochs=2, batch_size=10)
+    assert not first.from_cache and second.from_cache
+    assert first.history.extras["p50"] == second.history.extras["p50"] and len(first.history.extras["p15"]) == 3
+    assert all(a <= b <= c for a, b, c in zip(*(first.history.extras[k] for k in ("p15", "p50", "p85"))))
