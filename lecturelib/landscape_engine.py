@@ -45,6 +45,10 @@ __all__ = ["ENGINES", "LOOP_THRESHOLD_MACS", "ELEMENT_BUDGET", "model_state", "e
 ENGINES = ("auto", "vmap", "loop")
 LOOP_THRESHOLD_MACS = 2e8
 ELEMENT_BUDGET = 2 ** 24  # activation elements per vectorised forward (64 MiB in float32)
+# On the CPU, grid points are chunked so that a chunk's activations stay near the caches: the
+# element-wise work (bias, activation, loss) is memory-bound, and a 4x smaller chunk measured
+# 1.2-1.3x faster on the benchmarks' 9k-parameter MLP.
+CPU_CHUNK_BUDGET = 2 ** 22
 MAX_CHUNK = 4096
 _LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -257,7 +261,8 @@ def _evaluate_vmap(work, X, y, base, stacked, coefficients, loss_fn, classify, b
     spans = _batches(n, batch_size)
     biggest = spans[0][1] - spans[0][0]
     if chunk_size is None:
-        chunk_size = int(max(1, min(MAX_CHUNK, ELEMENT_BUDGET // max(biggest * elements, 1))))
+        budget = ELEMENT_BUDGET if X.device.type == "cuda" else CPU_CHUNK_BUDGET
+        chunk_size = int(max(1, min(MAX_CHUNK, budget // max(biggest * elements, 1))))
     model = work
     first_name = None
     if first is not None and first[0] and any(first[0] + "." + p in stacked for p in ("weight", "bias")):
