@@ -87,6 +87,7 @@ def load_tensors(path: str | os.PathLike):
     """Inverse of :func:`save_tensors`; loads with ``weights_only=True`` (no arbitrary code)."""
     payload = read_checked(path)
     try:
-        return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
+        buffer = io.BytesIO(payload)
+        return torch.load(buffer, weights_only=True, map_location="cpu")
     except Exception as error:  # a payload that passes the digest but is not a torch file
         raise CorruptCacheError(f"{path}: payload is not loadable ({error})") from error
