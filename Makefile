@@ -15,8 +15,12 @@ TEST_CACHE := $(CURDIR)/_build/lecturelib-cache
 NB ?= book
 # Notebooks run single-threaded (their set-up cells say so), two at a time on 2 cores.
 NB_WORKERS ?= 2
+# `make execute` stores outputs with the machine's own CPU kernels; `make test-notebooks` checks
+# them with PyTorch's portable kernels, as another processor would compute them, so a checked
+# cell that only reproduces on the machine that stored it fails here rather than for a reader.
+NB_CPU_CAPABILITY ?= default
 
-.PHONY: book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
+.PHONY: portability book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
 
 help:
 	@echo "make book            install (first time) and build the HTML book into _build/html"
@@ -24,6 +28,7 @@ help:
 	@echo "make lab             open the notebooks in JupyterLab"
 	@echo "make test-notebooks NB=book/activations   re-execute and check one chapter"
 	@echo "make execute NB=book/activations          re-execute and store one chapter's outputs"
+	@echo "make portability NB=book/activations      run it under each CPU capability; list checked cells that differ"
 
 venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
@@ -63,7 +68,7 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	@mkdir -p $(TEST_CACHE)
-	$(RUN) LECTURELIB_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
+	$(RUN) ATEN_CPU_CAPABILITY=$(NB_CPU_CAPABILITY) LECTURELIB_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 -n $(NB_WORKERS) --dist loadfile $(NB)
 
 # The strict build renders the stored outputs that test-notebooks has just re-executed and
@@ -81,7 +86,10 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab book/
 
 execute: $(STAMP)
-	$(RUN) $(BIN)/python scripts/execute_notebooks.py $$(find $(NB) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+	$(RUN) env -u ATEN_CPU_CAPABILITY $(BIN)/python scripts/execute_notebooks.py $$(find $(NB) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+
+portability: $(STAMP)
+	$(RUN) $(BIN)/python scripts/portability.py $$(find $(NB) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
 clean:
 	rm -rf _build
