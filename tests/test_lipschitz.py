@@ -130,3 +130,31 @@ def test_lower_bounds_accept_a_backprop_network():
     pair = lipschitz.lipschitz_lower_bound_pairs(net, X, n_pairs=16, steps=10)
     assert lipschitz.lipschitz_lower_bound_gradient(net, X) * 0.999 <= climbed <= upper
     assert 0 < pair.ratio <= upper
+
+
+def test_pair_ascent_climbs_to_the_spectral_norm_of_a_linear_map():
+    # For m(x) = A x + b the pair ratio depends only on d = x1 - x2 and is largest, ||A||_2, when
+    # d is A's top right singular vector: the ascent must get there from a few random pairs.
+    model = make_model([6, 4, 3], "identity", seed=1)
+    A = model.layers[1].weight @ model.layers[0].weight
+    true_constant = float(torch.linalg.matrix_norm(A, ord=2))
+    X = torch.randn(50, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    start = lipschitz.lipschitz_lower_bound_pairs(model, X, n_pairs=2, steps=0).ratio
+    climbed = lipschitz.lipschitz_lower_bound_pairs(model, X, n_pairs=2, steps=300, lr=0.05).ratio
+    assert start < 0.95 * true_constant
+    assert climbed == pytest.approx(true_constant, rel=1e-3)
+    assert climbed <= true_constant * (1 + 1e-12)
+
+
+def test_gradient_ascent_climbs_towards_the_steepest_point_of_a_smooth_net():
+    # 1-D tanh net: |m'(x)| is largest at some x*; starting from one point, the ascent on |m'|^2
+    # must climb well above the start and stay at or below the maximum found on a dense grid.
+    model = make_model([1, 8, 1], "tanh", seed=0)
+    grid = torch.linspace(-4, 4, 20001, dtype=torch.float64).reshape(-1, 1)
+    slopes = lipschitz.jacobian_norms(model, grid)
+    steepest, where = float(slopes.max()), float(grid[slopes.argmax()])
+    X = torch.tensor([[where + 1.0]], dtype=torch.float64)  # one unit away from the steepest point
+    start = lipschitz.lipschitz_lower_bound_gradient(model, X)
+    climbed = lipschitz.lipschitz_lower_bound_gradient(model, X, steps=300, lr=0.01)
+    assert start < 0.9 * steepest
+    assert 0.999 * steepest <= climbed <= steepest * (1 + 1e-6)  # the grid misses the peak by < 1e-6

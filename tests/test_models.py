@@ -112,3 +112,36 @@ def test_bad_arguments_are_named():
         models.get_activation(3)
     with pytest.raises(TypeError, match="torch.nn.Module"):
         models.count_parameters("net")
+
+
+def test_image_inputs_are_flattened_row_major_as_channels_rows_columns():
+    # The first layer sees pixel (c, r, k) at input index c*H*W + r*W + k, like reshape(N, -1);
+    # a transposed or permuted flattening gives other outputs.
+    torch.manual_seed(0)
+    net = MLP([2 * 3 * 4, 5, 2])
+    images = torch.randn(6, 2, 3, 4)
+    torch.testing.assert_close(net(images), net(images.reshape(6, -1)), rtol=0, atol=0)
+    assert not torch.allclose(net(images), net(images.transpose(2, 3).reshape(6, -1)))
+
+
+def test_dropout_zeroes_hidden_units_in_training_and_rescales_the_rest():
+    # Inverted dropout (Srivastava et al. 2014): a hidden unit is zeroed with probability p and the
+    # kept ones are divided by 1 - p, so the expected state equals the state without dropout.
+    torch.manual_seed(0)
+    net = MLP([4, 400, 400, 1], dropout=0.5).train()
+    x = torch.randn(64, 4)
+    states = net.forward_with_states(x)["post"]
+    torch.manual_seed(1)
+    plain = MLP([4, 400, 400, 1]).train()
+    plain.load_state_dict(net.state_dict())
+    expected_first = plain.forward_with_states(x)["post"][0]
+    zero_fraction = float((states[0] == 0).float().mean())
+    relu_zero_fraction = float((expected_first == 0).float().mean())
+    # about half of the units ReLU keeps alive are dropped as well
+    assert zero_fraction == pytest.approx(relu_zero_fraction + 0.5 * (1 - relu_zero_fraction), abs=0.03)
+    kept = states[0] != 0
+    torch.testing.assert_close(states[0][kept], 2.0 * expected_first[kept])
+    # different masks on two calls in training mode, none in evaluation mode
+    assert not torch.equal(net(x), net(x))
+    net.eval()
+    torch.testing.assert_close(net(x), plain.eval()(x), rtol=0, atol=0)
