@@ -20,7 +20,7 @@ NB_WORKERS ?= 2
 # cell that only reproduces on the machine that stored it fails here rather than for a reader.
 NB_CPU_CAPABILITY ?= default
 
-.PHONY: portability book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
+.PHONY: mutation portability book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
 
 help:
 	@echo "make book            install (first time) and build the HTML book into _build/html"
@@ -87,6 +87,12 @@ lab: $(STAMP)
 
 execute: $(STAMP)
 	$(RUN) env -u ATEN_CPU_CAPABILITY $(BIN)/python scripts/execute_notebooks.py $$(find $(NB) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+
+# Mutation testing of the foundation modules (configured in pyproject.toml): a measurement of
+# how many planted bugs the unit tests catch, not a pass/fail check. Results: `mutmut results`.
+mutation: $(STAMP)
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_score.py
 
 portability: $(STAMP)
 	$(RUN) $(BIN)/python scripts/portability.py $$(find $(NB) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
