@@ -21,7 +21,8 @@ from torch import nn
 
 __all__ = ["check_type", "check_int", "check_real", "check_positive", "check_nonnegative",
            "check_fraction", "check_probability", "check_seed", "check_choice", "check_callable",
-           "check_module", "check_tensor", "check_finite_tensor", "check_labels", "check_same_rows"]
+           "check_module", "check_tensor", "check_finite_tensor", "check_labels", "check_same_rows",
+           "check_targets", "check_input_dtype"]
 
 
 def _show(value) -> str:
@@ -198,3 +199,37 @@ def check_same_rows(names: tuple[str, str], first: torch.Tensor, second: torch.T
     if first.dim() == 0 or second.dim() == 0 or len(first) != len(second):
         raise ValueError(f"{names[1]} must have one entry per row of {names[0]} ({len(first) if first.dim() else 0}), "
                          f"got shape {tuple(second.shape)}")
+
+
+def check_targets(name: str, y: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """Targets ``y`` (all rows) that fit a model's ``output`` (any number of rows) for the default losses.
+
+    Integer targets are class labels for the output's columns (:func:`check_labels`). Float targets
+    must have the output's shape per row: ``F.mse_loss`` would broadcast ``(N,)`` against ``(N, 1)``
+    to an ``(N, N)`` loss and silently train on it.
+    """
+    if torch.is_floating_point(y):
+        per_row, wanted = tuple(y.shape[1:]), tuple(output.shape[1:])
+        if per_row != wanted:
+            fix = f"{name}.reshape(-1, {', '.join(map(str, wanted))})" if wanted else f"{name}.reshape(-1)"
+            raise ValueError(f"{name} has shape {tuple(y.shape)} but the model's outputs have shape "
+                             f"{(len(y),) + wanted}; the squared error would broadcast them against each other. "
+                             f"Give targets the outputs' shape, e.g. {fix}")
+    elif output.dim() == 2:
+        check_labels(name, y, output.shape[1])
+    return y
+
+
+_DTYPE_METHODS = {torch.float64: "double()", torch.float32: "float()", torch.float16: "half()",
+                  torch.bfloat16: "bfloat16()"}
+
+
+def check_input_dtype(name: str, X: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """A floating ``X`` has the dtype of ``model``'s floating parameters, else ``TypeError`` naming the fix."""
+    wanted = next((p.dtype for p in model.parameters() if torch.is_floating_point(p)), None)
+    if wanted is not None and torch.is_floating_point(X) and X.dtype != wanted:
+        to_x = _DTYPE_METHODS.get(wanted, f"to({wanted})")
+        to_model = _DTYPE_METHODS.get(X.dtype, f"to({X.dtype})")
+        raise TypeError(f"{name} has dtype {X.dtype} but the model's parameters are {wanted}; convert one of "
+                        f"them: {name}.{to_x} or model.{to_model}")
+    return X

@@ -17,7 +17,9 @@ import re
 import numpy as np
 import torch
 
-__all__ = ["get_device", "seed_everything", "get_scale", "progress_enabled", "is_full_scale"]
+from ._checks import check_seed
+
+__all__ = ["get_device", "resolve_device", "seed_everything", "get_scale", "progress_enabled", "is_full_scale"]
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 SCALES = ("small", "full")
@@ -31,21 +33,33 @@ def get_device() -> torch.device:
     """
     requested = os.environ.get("LECTURELIB_DEVICE", "").strip().lower()
     if requested:
-        if not _DEVICE_PATTERN.match(requested):
-            raise ValueError(
-                f"LECTURELIB_DEVICE={requested!r} is not a device name; "
-                "use 'cpu', 'cuda', 'cuda:N' or 'mps', or leave it unset to pick automatically"
-            )
-        if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"LECTURELIB_DEVICE={requested!r} but torch sees no CUDA device")
-        if requested == "mps" and not _mps_available():
-            raise RuntimeError("LECTURELIB_DEVICE='mps' but torch sees no Apple MPS device")
-        return torch.device(requested)
+        return _checked_device(requested, "LECTURELIB_DEVICE", "or leave it unset to pick automatically")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def resolve_device(device=None) -> torch.device:
+    """``device`` (a name such as ``"cuda:1"`` or a ``torch.device``) checked to exist on this machine;
+    ``None`` gives :func:`get_device`. Raises as :func:`get_device` does for ``LECTURELIB_DEVICE``."""
+    if device is None:
+        return get_device()
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a name such as 'cpu' or 'cuda', a torch.device or None, "
+                        f"got {type(device).__name__} ({device!r})")
+    return _checked_device(str(device).strip().lower(), "device", "or None for the default")
+
+
+def _checked_device(requested: str, source: str, default: str) -> torch.device:
+    if not _DEVICE_PATTERN.match(requested):
+        raise ValueError(f"{source}={requested!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps', {default}")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"{source}={requested!r} but torch sees no CUDA device")
+    if requested == "mps" and not _mps_available():
+        raise RuntimeError(f"{source}='mps' but torch sees no Apple MPS device")
+    return torch.device(requested)
 
 
 def _mps_available() -> bool:
@@ -55,11 +69,7 @@ def _mps_available() -> bool:
 
 def seed_everything(seed: int) -> int:
     """Seed Python's ``random``, NumPy and torch (CPU and CUDA) with ``seed`` and return it."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
-    if not 0 <= int(seed) < 2**32:
-        raise ValueError(f"seed must lie in [0, 2**32), got {seed}")
-    seed = int(seed)
+    seed = check_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

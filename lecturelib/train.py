@@ -17,8 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import (check_callable, check_finite_tensor, check_input_dtype, check_int, check_module,
+                      check_nonnegative, check_positive, check_same_rows, check_seed, check_targets, check_tensor,
+                      check_type)
 from .data import DataSplit
-from .device import get_device, progress_enabled
+from .device import progress_enabled, resolve_device
 
 __all__ = ["History", "default_loss", "make_optimizer", "fit", "evaluate", "OPTIMIZERS"]
 
@@ -58,8 +61,7 @@ class History:
 
 def default_loss(y: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Cross-entropy for integer targets, mean squared error for floating-point targets."""
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"targets must be a torch.Tensor, got {type(y).__name__}")
+    check_tensor("targets", y)
     return F.mse_loss if torch.is_floating_point(y) else F.cross_entropy
 
 
@@ -71,8 +73,9 @@ OPTIMIZERS = {
 
 def make_optimizer(optimizer, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
     """Build an optimiser from a name in :data:`OPTIMIZERS`, or a callable ``params -> Optimizer``."""
-    if not isinstance(lr, (int, float)) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    lr = check_positive("lr", lr)
+    momentum = check_nonnegative("momentum", momentum)
+    weight_decay = check_nonnegative("weight_decay", weight_decay)
     if isinstance(optimizer, str):
         key = optimizer.lower()
         if key not in OPTIMIZERS:
@@ -92,27 +95,48 @@ def make_optimizer(optimizer, params, lr: float, momentum: float = 0.0, weight_d
     raise TypeError(f"optimizer must be a name or a callable, got {type(optimizer).__name__}")
 
 
-def _check_model_and_data(model, data):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(data, DataSplit):
-        raise TypeError(f"data must be a lecturelib.data.DataSplit, got {type(data).__name__}")
+_STANDARD_LOSSES = (None, F.mse_loss, F.cross_entropy)
+
+
+def _check_inputs(model, X, y, names):
+    """The checks a data set passes once before ``model`` sees it: one target per sample, at least
+    one sample, finite inputs of the model's dtype."""
+    check_tensor(names[0], X, min_ndim=1, nonempty=True)
+    check_tensor(names[1], y, min_ndim=1)
+    check_same_rows(names, X, y)
+    check_finite_tensor(names[0], X)
+    check_input_dtype(names[0], X, model)
+
+
+def _check_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module):
+    """An optimiser built on ``model``: it holds every trainable parameter and nothing else (by identity)."""
+    own = {id(p) for p in model.parameters()}
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    foreign = len(held - own)
+    missing = sum(1 for p in model.parameters() if p.requires_grad and id(p) not in held)
+    if foreign or missing:
+        raise ValueError(f"optimizer ({type(optimizer).__name__}) must be built on this model's parameters: it holds "
+                         f"{foreign} tensors that are not the model's and lacks {missing} of its trainable ones; "
+                         "build it with model.parameters() or pass a name such as 'sgd'")
 
 
 @torch.no_grad()
-def _evaluate_tensors(model, X, y, loss_fn, batch_size):
+def _evaluate_tensors(model, X, y, loss_fn, batch_size, check: str | None = None):
+    """Mean loss and accuracy; with ``check`` (the targets' name), the targets are first checked
+    against the model's outputs on the first batch."""
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, len(X), batch_size):
         xb, yb = X[start:start + batch_size], y[start:start + batch_size]
         out = model(xb)
+        if check is not None and start == 0:
+            check_targets(check, y, out)
         total_loss += float(loss_fn(out, yb)) * len(xb)
         if not torch.is_floating_point(yb):
             correct += int((out.argmax(dim=1) == yb).sum())
     model.train(was_training)
-    n = max(len(X), 1)
-    return total_loss / n, correct / n
+    return total_loss / len(X), correct / len(X)
 
 
 def evaluate(model: nn.Module, data, split: str = "test", loss_fn=None, batch_size: int = 4096) -> dict:
@@ -121,21 +145,29 @@ def evaluate(model: nn.Module, data, split: str = "test", loss_fn=None, batch_si
     ``data`` is a :class:`DataSplit` (``split`` is ``"train"`` or ``"test"``) or a tuple ``(X, y)``.
     Returns ``{"loss": float}`` plus ``"accuracy"`` (a fraction in [0, 1]) for integer targets.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        raise ValueError(f"model ({type(model).__name__}) has no parameters, so there is no device or dtype to "
+                         "evaluate it with; evaluate a network with weights")
     if isinstance(data, DataSplit):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         X, y = (data.X_train, data.y_train) if split == "train" else (data.X_test, data.y_test)
+        names = (f"X_{split}", f"y_{split}")
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         X, y = data
+        names = ("X", "y")
     else:
         raise TypeError(f"data must be a DataSplit or a tuple (X, y), got {type(data).__name__}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    device = next(model.parameters()).device
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if loss_fn is not None:
+        check_callable("loss_fn", loss_fn)
+    _check_inputs(model, X, y, names)
+    device = parameter.device
+    check = names[1] if loss_fn in _STANDARD_LOSSES else None
     loss_fn = loss_fn or default_loss(y)
-    loss, accuracy = _evaluate_tensors(model, X.to(device), y.to(device), loss_fn, batch_size)
+    loss, accuracy = _evaluate_tensors(model, X.to(device), y.to(device), loss_fn, batch_size, check)
     return {"loss": loss} if torch.is_floating_point(y) else {"loss": loss, "accuracy": accuracy}
 
 
@@ -157,33 +189,38 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
             ``LECTURELIB_PROGRESS``.
         device: where to train; defaults to :func:`lecturelib.device.get_device`.
     """
-    _check_model_and_data(model, data)
-    for name, value in (("epochs", epochs), ("eval_every", eval_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "epochs" else 1):
-            raise ValueError(f"{name} must be a {'non-negative' if name == 'epochs' else 'positive'} int, got {value!r}")
+    check_module("model", model)
+    check_type("data", data, DataSplit, "a lecturelib.data.DataSplit")
+    epochs = check_int("epochs", epochs, minimum=0)
+    eval_every = check_int("eval_every", eval_every, minimum=1)
     n_train = len(data.X_train)
-    if batch_size is None:
-        batch_size = n_train
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-    device = torch.device(device) if device is not None else get_device()
+    batch_size = n_train if batch_size is None else check_int("batch_size", batch_size, minimum=1)
+    seed = check_seed("seed", seed)
+    if callback is not None:
+        check_callable("callback", callback)
+    if loss_fn is not None:
+        check_callable("loss_fn", loss_fn)
+    device = resolve_device(device)
+    for split in ("train", "test"):
+        _check_inputs(model, getattr(data, f"X_{split}"), getattr(data, f"y_{split}"), (f"X_{split}", f"y_{split}"))
+    if isinstance(optimizer, torch.optim.Optimizer):
+        _check_optimizer(optimizer, model)
     model.to(device)
     if isinstance(optimizer, torch.optim.Optimizer):
         opt = optimizer
     else:
         opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    check = ("y_train", "y_test") if loss_fn in _STANDARD_LOSSES else (None, None)
     loss_fn = loss_fn or default_loss(data.y_train)
     X, y = data.X_train.to(device), data.y_train.to(device)
     X_test, y_test = data.X_test.to(device), data.y_test.to(device)
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(seed)
     history = History()
     classification = not torch.is_floating_point(y)
 
     def record(epoch):
-        train_loss, train_acc = _evaluate_tensors(model, X, y, loss_fn, 8192)
-        test_loss, test_acc = _evaluate_tensors(model, X_test, y_test, loss_fn, 8192)
+        train_loss, train_acc = _evaluate_tensors(model, X, y, loss_fn, 8192, check[0] if epoch == 0 else None)
+        test_loss, test_acc = _evaluate_tensors(model, X_test, y_test, loss_fn, 8192, check[1] if epoch == 0 else None)
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)
         history.test_loss.append(test_loss)
@@ -191,7 +228,12 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
             history.train_accuracy.append(train_acc)
             history.test_accuracy.append(test_acc)
         if callback is not None:
-            for key, value in (callback(model, epoch) or {}).items():
+            extras = callback(model, epoch)
+            if extras is not None and not isinstance(extras, dict):
+                name = getattr(callback, "__name__", type(callback).__name__)
+                raise TypeError(f"callback {name} returned {type(extras).__name__} ({extras!r:.60}) at epoch {epoch}; "
+                                "it must return a dict name -> value or None")
+            for key, value in (extras or {}).items():
                 history.extras.setdefault(key, []).append(value)
 
     show = progress_enabled() if progress is None else bool(progress)

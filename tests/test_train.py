@@ -102,3 +102,114 @@ def test_bad_arguments_are_named():
         train.evaluate(_net(), split, split="val")
     with pytest.raises(TypeError, match="callback"):
         train.fit(_net(), split, callback=3)
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+@pytest.mark.parametrize("name, value", [("lr", float("nan")), ("lr", float("inf")), ("weight_decay", float("nan")),
+                                         ("momentum", float("nan")), ("weight_decay", -1.0), ("momentum", float("inf"))])
+def test_fit_refuses_non_finite_hyperparameters(name, value):
+    with pytest.raises(ValueError, match=name):
+        train.fit(_net(), data.regression_1d(), epochs=1, device="cpu", **{name: value})
+
+
+def test_fit_and_evaluate_refuse_regression_targets_of_the_wrong_shape():
+    split = data.regression_1d(n_train=20, n_test=10)
+    flat = data.DataSplit(split.X_train, split.y_train[:, 0], split.X_test, split.y_test[:, 0])
+    net = _net()
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=r"y_train.*\(20,\).*\(20, 1\).*reshape\(-1, 1\)"):
+        train.fit(net, flat, epochs=2, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # refused before training
+    with pytest.raises(ValueError, match=r"y_test.*reshape\(-1, 1\)"):
+        train.evaluate(net, flat)
+    with pytest.raises(ValueError, match=r"y.*reshape"):
+        train.evaluate(net, (flat.X_train, flat.y_train))
+
+
+def test_fit_refuses_an_optimizer_built_on_another_model():
+    net, other = _net(0), _net(1)
+    with pytest.raises(ValueError, match="optimizer.*model"):
+        train.fit(net, data.regression_1d(), optimizer=torch.optim.SGD(other.parameters(), lr=0.1), epochs=1,
+                  device="cpu")
+    partial = torch.optim.SGD([net.layers[0].weight], lr=0.1)  # misses three trainable tensors
+    with pytest.raises(ValueError, match="optimizer"):
+        train.fit(net, data.regression_1d(), optimizer=partial, epochs=1, device="cpu")
+    history = train.fit(net, data.regression_1d(), optimizer=torch.optim.SGD(net.parameters(), lr=0.1), epochs=1,
+                        device="cpu")
+    assert history.steps == 1
+
+
+def test_evaluate_and_fit_refuse_empty_data():
+    split = data.toy_2d("moons", n_samples=40)
+    empty_test = data.DataSplit(split.X_train, split.y_train, split.X_test[:0], split.y_test[:0])
+    net = _net(widths=(2, 8, 2), activation="relu")
+    with pytest.raises(ValueError, match="X_test.*empty"):
+        train.evaluate(net, empty_test)
+    with pytest.raises(ValueError, match="X.*empty"):
+        train.evaluate(net, (split.X_train[:0], split.y_train[:0]))
+    with pytest.raises(ValueError, match="X_test.*empty"):
+        train.fit(net, empty_test, epochs=1, device="cpu")
+
+
+def test_fit_and_evaluate_refuse_non_finite_inputs():
+    split = data.toy_2d("moons", n_samples=40)
+    nan_split = data.DataSplit(torch.full_like(split.X_train, float("nan")), split.y_train,
+                               split.X_test, split.y_test)
+    net = _net(widths=(2, 8, 2), activation="relu")
+    with pytest.raises(ValueError, match="X_train.*NaN"):
+        train.evaluate(net, nan_split, split="train")  # argmax of NaN used to give accuracy 1.0
+    with pytest.raises(ValueError, match="X_train.*NaN"):
+        train.fit(net, nan_split, epochs=1, device="cpu")
+
+
+@pytest.mark.parametrize("bad", [10, -1])
+def test_fit_refuses_labels_out_of_range(bad):
+    split = data.digits().subset(n_train=50, n_test=20)
+    y = split.y_train.clone()
+    y[3] = bad
+    bad_split = data.DataSplit(split.X_train, y, split.X_test, split.y_test)
+    net = _net(widths=(64, 10), activation="identity")
+    with pytest.raises(ValueError, match=r"y_train.*10 outputs.*\[0, 9\]"):
+        train.fit(net, bad_split, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="y_train"):
+        train.evaluate(net, bad_split, split="train")
+
+
+def test_fit_refuses_float64_data_for_a_float32_model():
+    split = data.regression_1d(n_train=20)
+    double = data.DataSplit(split.X_train.double(), split.y_train.double(), split.X_test.double(),
+                            split.y_test.double())
+    with pytest.raises(TypeError, match=r"X_train.*float64.*float32.*\.float\(\).*double\(\)"):
+        train.fit(_net(), double, epochs=1, device="cpu")
+    with pytest.raises(TypeError, match="float64.*float32"):
+        train.evaluate(_net(), double)
+    assert train.fit(_net().double(), double, epochs=1, device="cpu").steps == 1
+
+
+def test_fit_on_missing_cuda_says_so(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="device='cuda'.*no CUDA"):
+        train.fit(_net(), data.regression_1d(), epochs=1, device="cuda")
+    with pytest.raises(ValueError, match="device"):
+        train.fit(_net(), data.regression_1d(), epochs=1, device="gpu")
+
+
+def test_fit_seed_must_be_an_int():
+    with pytest.raises(TypeError, match="seed"):
+        train.fit(_net(), data.regression_1d(), epochs=1, seed="x", device="cpu")
+    with pytest.raises(ValueError, match="seed"):
+        train.fit(_net(), data.regression_1d(), epochs=1, seed=-1, device="cpu")
+
+
+def test_evaluate_a_model_without_parameters_is_a_clear_error():
+    with pytest.raises(ValueError, match="model.*ReLU.*no parameters"):
+        train.evaluate(torch.nn.ReLU(), data.regression_1d())
+
+
+def test_a_callback_must_return_a_dict_or_none():
+    def norm_of_weights(model, epoch):
+        return 3.0
+
+    with pytest.raises(TypeError, match="callback norm_of_weights returned float.*dict"):
+        train.fit(_net(), data.regression_1d(), epochs=1, device="cpu", callback=norm_of_weights)
