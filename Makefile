@@ -18,7 +18,8 @@ NB_WORKERS ?= 2
 # `make execute` stores outputs with the machine's own CPU kernels; `make test-notebooks` checks
 # them with PyTorch's portable kernels, as another processor would compute them, so a checked
 # cell that only reproduces on the machine that stored it fails here rather than for a reader.
-NB_CPU_CAPABILITY ?= default
+# An ATEN_CPU_CAPABILITY already set in the environment (avx2, avx512, ...) is used instead.
+NB_CPU_CAPABILITY ?= $(or $(ATEN_CPU_CAPABILITY),default)
 
 .PHONY: mutation portability book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
 
