@@ -444,7 +444,7 @@ def train_endpoints(split: DataSplit, seeds=(1, 2), widths=(64, 64, 64, 10), act
             return fit(model, split, optimizer="sgd", lr=lr, momentum=momentum, epochs=epochs,
                        batch_size=batch_size, seed=seed, eval_every=max(epochs // 10, 1))
 
-        runs.append(cached_fit("connectivity-endpoint", config, build, train))
+        runs.append(cached_fit("connectivity-endpoint", config, build, train, data=split))
     return runs
 
 
@@ -463,4 +463,5 @@ def train_curve(start: nn.Module, end: nn.Module, split: DataSplit, kind: str = 
                   epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     return cached_fit(f"connectivity-{kind}", config, build=lambda: Curve(start, end, kind, seed=seed),
                       train=lambda curve: fit(curve, split, optimizer="adam", lr=lr, epochs=epochs,
-                                              batch_size=batch_size, seed=seed, eval_every=max(epochs // 25, 1)))
+                                              batch_size=batch_size, seed=seed, eval_every=max(epochs // 25, 1)),
+                      data=split)

@@ -478,4 +478,5 @@ def run_ioffe_experiment(split, batch_norm: bool, lr: float, epochs: int, batch_
     return cached_fit("bn-ioffe", config,
                       build=lambda: ioffe_mlp(split.n_features, split.n_classes, batch_norm, seed=seed),
                       train=lambda model: fit(model, split, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
-                                              callback=percentile_callback(split.X_test, unit=unit)))
+                                              callback=percentile_callback(split.X_test, unit=unit)),
+                      data=split)

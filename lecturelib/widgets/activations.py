@@ -206,7 +206,7 @@ def train_kink_grid(data: DataSplit, activations=GRID_ACTIVATIONS, widths=GRID_W
               "x_sum": round(float(data.X_train.sum()), 6)}
     run = cache.cached_fit("activations-kink-grid", config,
                            build=lambda: MLPFamily(_grid_members(activations, widths, depth, seed)),
-                           train=lambda family: family.fit(data, epochs=epochs, lr=lr))
+                           train=lambda family: family.fit(data, epochs=epochs, lr=lr), data=data)
     keys = [(name, width) for name in activations for width in widths]
     return dict(zip(keys, run.model.members())), run.history
 
