@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import storage
+from ._checks import check_choice, check_fraction, check_int, check_nonnegative, check_positive, check_seed, check_type
 
 __all__ = [
     "DataSplit", "digits", "mnist1d", "regression_1d", "regression_target", "toy_2d", "TOY_KINDS",
@@ -81,8 +82,8 @@ class DataSplit:
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> "DataSplit":
         """The first ``n_train`` training and ``n_test`` test samples (all when ``None``)."""
         for name, n in (("n_train", n_train), ("n_test", n_test)):
-            if n is not None and (not isinstance(n, int) or n < 1):
-                raise ValueError(f"{name} must be a positive int or None, got {n!r}")
+            if n is not None:
+                check_int(name, n, minimum=1)
         return replace(self, X_train=self.X_train[:n_train], y_train=self.y_train[:n_train],
                        X_test=self.X_test[:n_test], y_test=self.y_test[:n_test])
 
@@ -92,24 +93,23 @@ class DataSplit:
                 f"test {tuple(self.X_test.shape)}, {kind})")
 
 
+# mnist1d (below) validates with these three names; they are lecturelib._checks under data.py's old signatures.
 def _check_fraction(name, value):
-    if not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    check_fraction(name, value)
 
 
 def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    check_int(name, value, minimum=minimum)
 
 
 def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed("seed", seed)
 
 
 def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, description: str,
            stratify: bool = True) -> DataSplit:
-    """Shuffle with ``seed`` and cut off the last ``test_fraction`` (stratified by class)."""
+    """Shuffle with ``seed`` and cut off the last ``test_fraction`` (stratified by class); neither
+    part may come out empty."""
     rng = np.random.default_rng(seed)
     if stratify:
         test_idx = []
@@ -124,6 +124,9 @@ def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, descri
         order = rng.permutation(len(y))
         n_test = int(round(test_fraction * len(y)))
         train_idx, test_idx = order[n_test:], order[:n_test]
+    if len(train_idx) == 0 or len(test_idx) == 0:
+        raise ValueError(f"test_fraction={test_fraction} splits the {len(y)} samples into {len(test_idx)} test and "
+                         f"{len(train_idx)} training samples; choose a test_fraction that leaves both non-empty")
     as_y = (lambda a: torch.as_tensor(a, dtype=torch.int64)) if stratify else \
         (lambda a: torch.as_tensor(a, dtype=torch.float32).reshape(-1, 1))
     return DataSplit(torch.as_tensor(X[train_idx], dtype=torch.float32), as_y(y[train_idx]),
@@ -137,8 +140,8 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> DataSplit:
     """
     from sklearn.datasets import load_digits
 
-    _check_fraction("test_fraction", test_fraction)
-    _check_seed(seed)
+    check_fraction("test_fraction", test_fraction)
+    check_seed("seed", seed)
     bunch = load_digits()
     X = bunch.data.astype(np.float32) / 16.0  # pixel values 0..16 -> [0, 1]
     return _split(X, bunch.target, test_fraction, seed, "digits (8x8, 10 classes)")
@@ -198,11 +201,10 @@ def regression_1d(n_train: int = 30, n_test: int = 200, noise: float = 0.1, seed
     :math:`\varepsilon \sim N(0, \text{noise}^2)`. Shapes ``(N, 1)`` for both. The training inputs
     are sorted, which makes plots of the fit simple.
     """
-    _check_positive_int("n_train", n_train)
-    _check_positive_int("n_test", n_test)
-    if not isinstance(noise, (int, float)) or noise < 0:
-        raise ValueError(f"noise must be a non-negative number, got {noise!r}")
-    _check_seed(seed)
+    check_int("n_train", n_train, minimum=1)
+    check_int("n_test", n_test, minimum=1)
+    check_nonnegative("noise", noise)
+    seed = check_seed("seed", seed)
     generator = torch.Generator().manual_seed(int(seed))
 
     def sample(n):
@@ -221,16 +223,19 @@ TOY_KINDS = ("moons", "circles", "spirals", "blobs")
 def toy_2d(kind: str = "moons", n_samples: int = 400, noise: float = 0.15, test_fraction: float = 0.5,
            seed: int = 0) -> DataSplit:
     """Two-dimensional classification sets: ``moons``, ``circles`` (2 classes), ``spirals`` (3
-    interleaved arms), ``blobs`` (3 Gaussian clusters). Inputs have shape ``(N, 2)``."""
+    interleaved arms), ``blobs`` (3 Gaussian clusters). Inputs have shape ``(N, 2)``.
+
+    ``noise`` is the standard deviation of Gaussian noise added to the coordinates (moons,
+    circles), to the angle in radians (spirals: 0 puts every point on its arm), or added to the
+    clusters' standard deviation as ``1 + 5 * noise`` (blobs). Exactly ``n_samples`` points.
+    """
     from sklearn import datasets
 
-    if kind not in TOY_KINDS:
-        raise ValueError(f"kind must be one of {TOY_KINDS}, got {kind!r}")
-    _check_positive_int("n_samples", n_samples, minimum=10)
-    if not isinstance(noise, (int, float)) or noise < 0:
-        raise ValueError(f"noise must be a non-negative number, got {noise!r}")
-    _check_fraction("test_fraction", test_fraction)
-    _check_seed(seed)
+    check_choice("kind", kind, TOY_KINDS)
+    n_samples = check_int("n_samples", n_samples, minimum=10)
+    noise = check_nonnegative("noise", noise)
+    check_fraction("test_fraction", test_fraction)
+    seed = check_seed("seed", seed)
     if kind == "moons":
         X, y = datasets.make_moons(n_samples, noise=noise, random_state=seed)
     elif kind == "circles":
@@ -240,8 +245,8 @@ def toy_2d(kind: str = "moons", n_samples: int = 400, noise: float = 0.15, test_
     else:
         rng = np.random.default_rng(seed)
         arms = 3
-        per_arm = n_samples // arms
-        radius = np.tile(np.linspace(0.05, 1.0, per_arm), arms)
+        per_arm = [n_samples // arms + (k < n_samples % arms) for k in range(arms)]  # the remainder to the first
+        radius = np.concatenate([np.linspace(0.05, 1.0, count) for count in per_arm])
         y = np.repeat(np.arange(arms), per_arm)
         angle = 4.0 * radius + 2 * np.pi * y / arms + rng.normal(0, noise, len(y))
         X = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
@@ -251,8 +256,7 @@ def toy_2d(kind: str = "moons", n_samples: int = 400, noise: float = 0.15, test_
 # ---------------------------------------------------------------------------- preprocessing
 
 def _check_split(split):
-    if not isinstance(split, DataSplit):
-        raise TypeError(f"split must be a DataSplit, got {type(split).__name__}")
+    check_type("split", split, DataSplit, "a DataSplit")
 
 
 def _flat(split):
@@ -269,8 +273,9 @@ def center(split: DataSplit) -> DataSplit:
 
 def standardize(split: DataSplit, eps: float = 1e-8) -> DataSplit:
     r"""Centre, then divide each feature by its training standard deviation:
-    :math:`(x - \mu) / (\sigma + \epsilon)`. Constant features stay at zero."""
+    :math:`(x - \mu) / (\sigma + \epsilon)` with :math:`\epsilon > 0`. Constant features stay at zero."""
     _check_split(split)
+    check_positive("eps", eps)
     mean = split.X_train.mean(dim=0, keepdim=True)
     std = split.X_train.std(dim=0, unbiased=False, keepdim=True)
     return replace(split, X_train=(split.X_train - mean) / (std + eps), X_test=(split.X_test - mean) / (std + eps),
@@ -291,9 +296,7 @@ def pca(split: DataSplit, n_components: int | None = None) -> DataSplit:
     _check_split(split)
     X_train, X_test = _flat(split)
     if n_components is not None:
-        _check_positive_int("n_components", n_components)
-        if n_components > X_train.shape[1]:
-            raise ValueError(f"n_components={n_components} exceeds the {X_train.shape[1]} input features")
+        check_int("n_components", n_components, minimum=1, maximum=X_train.shape[1])
     mean = X_train.mean(dim=0, keepdim=True)
     _, axes = _principal_axes(X_train)
     axes = axes[:, :n_components].float()
@@ -303,13 +306,12 @@ def pca(split: DataSplit, n_components: int | None = None) -> DataSplit:
 
 def whiten(split: DataSplit, n_components: int | None = None, eps: float = 1e-5) -> DataSplit:
     r"""PCA-whitening: :math:`\Lambda_k^{-1/2} U_k^T (x - \mu)`, so the training covariance is
-    (nearly) the identity. ``eps`` is added to the eigenvalues to keep flat directions finite."""
+    (nearly) the identity. ``eps > 0`` is added to the eigenvalues to keep flat directions finite."""
     _check_split(split)
+    check_positive("eps", eps)
     X_train, X_test = _flat(split)
     if n_components is not None:
-        _check_positive_int("n_components", n_components)
-        if n_components > X_train.shape[1]:
-            raise ValueError(f"n_components={n_components} exceeds the {X_train.shape[1]} input features")
+        check_int("n_components", n_components, minimum=1, maximum=X_train.shape[1])
     mean = X_train.mean(dim=0, keepdim=True)
     variances, axes = _principal_axes(X_train)
     transform = (axes[:, :n_components] / torch.sqrt(variances[:n_components].clamp_min(0) + eps)).float()

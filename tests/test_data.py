@@ -117,6 +117,83 @@ def test_datasplit_validates_its_fields():
     assert len(split.X_train) == 5 and len(split.y_test) == 7
 
 
+# ---------------------------------------------------------------- bad input gets a clear error
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: data.regression_1d(noise=float("nan")), "noise"),
+    (lambda: data.regression_1d(noise=float("inf")), "noise"),
+    (lambda: data.toy_2d("moons", noise=float("nan")), "noise"),
+    (lambda: data.digits(test_fraction=float("nan")), "test_fraction"),
+    (lambda: data.standardize(data.regression_1d(), eps=0), "eps"),
+    (lambda: data.standardize(data.regression_1d(), eps=-1), "eps"),
+    (lambda: data.standardize(data.regression_1d(), eps=float("nan")), "eps"),
+    (lambda: data.whiten(data.regression_1d(), eps=-1), "eps"),
+    (lambda: data.whiten(data.regression_1d(), eps=float("nan")), "eps"),
+])
+def test_nan_infinite_and_non_positive_numbers_are_refused(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: data.digits(seed="x"), "seed"),
+    (lambda: data.toy_2d("moons", seed=1.5), "seed"),
+    (lambda: data.regression_1d(n_train=2.5), "n_train"),
+    (lambda: data.toy_2d("moons", noise="0.1"), "noise"),
+    (lambda: data.pca(data.digits(), n_components=2.0), "n_components"),
+    (lambda: data.regression_1d().subset(n_train=2.5), "n_train"),
+])
+def test_wrong_kinds_are_type_errors(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()
+
+
+def test_splits_are_never_empty():
+    with pytest.raises(ValueError, match=r"test_fraction=0.001 .*0 test and 1797 training samples"):
+        data.digits(test_fraction=0.001)
+    with pytest.raises(ValueError, match=r"test_fraction=0.999 .*training samples"):
+        data.toy_2d("moons", n_samples=20, test_fraction=0.999)
+    split = data.toy_2d("moons", n_samples=20, test_fraction=0.1)
+    assert len(split.X_test) >= 1 and len(split.X_train) >= 1
+
+
+@pytest.mark.parametrize("n_samples", [10, 11, 12, 301])
+def test_spirals_have_exactly_n_samples(n_samples):
+    split = data.toy_2d("spirals", n_samples=n_samples)
+    assert len(split.X_train) + len(split.X_test) == n_samples
+    labels = torch.cat([split.y_train, split.y_test])
+    assert sorted(torch.bincount(labels).tolist()) in ([n_samples // 3] * 3, sorted(
+        [n_samples // 3 + (k < n_samples % 3) for k in range(3)]))
+
+
+def test_spiral_noise_moves_points_off_the_arms():
+    clean = data.toy_2d("spirals", n_samples=300, noise=0.0)
+    noisy = data.toy_2d("spirals", n_samples=300, noise=0.3)
+    assert not torch.allclose(clean.X_train, noisy.X_train)
+    X = torch.cat([clean.X_train, clean.X_test]).double()
+    y = torch.cat([clean.y_train, clean.y_test]).double()
+    radius = X.norm(dim=1)
+    angle = torch.atan2(X[:, 0], X[:, 1])
+    on_arm = torch.remainder(angle - 4.0 * radius - 2 * torch.pi * y / 3 + torch.pi, 2 * torch.pi) - torch.pi
+    assert float(on_arm.abs().max()) < 1e-5  # noise=0: every point lies on its arm
+    X = torch.cat([noisy.X_train, noisy.X_test]).double()
+    y = torch.cat([noisy.y_train, noisy.y_test]).double()
+    off = torch.remainder(torch.atan2(X[:, 0], X[:, 1]) - 4.0 * X.norm(dim=1) - 2 * torch.pi * y / 3 + torch.pi,
+                          2 * torch.pi) - torch.pi
+    assert float(off.std()) == pytest.approx(0.3, rel=0.2)
+
+
+def test_spirals_with_a_multiple_of_three_samples_are_unchanged():
+    split = data.toy_2d("spirals", n_samples=12, noise=0.0, test_fraction=0.5, seed=0)
+    rng = np.random.default_rng(0)
+    radius = np.tile(np.linspace(0.05, 1.0, 4), 3)
+    labels = np.repeat(np.arange(3), 4)
+    angle = 4.0 * radius + 2 * np.pi * labels / 3 + rng.normal(0, 0.0, 12)
+    X = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1).astype(np.float32)
+    expected = data._split(X, labels, 0.5, 0, "2-D spirals")
+    assert torch.equal(split.X_train, expected.X_train) and torch.equal(split.y_test, expected.y_test)
+
+
 # ---------------------------------------------------------------- real data from a local folder
 
 def _write_idx(path, array, compress=False):
