@@ -256,3 +256,203 @@ def test_missing_data_folder_says_what_to_put_where(tmp_path, monkeypatch):
         data.load_mnist(tmp_path)
     with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
         data.load_cifar10(tmp_path)
+
+
+# ---------------------------------------------------------------- files from outside are checked, never trusted
+
+import errno  # noqa: E402  (kept with the tests that use them)
+import os  # noqa: E402
+import shlex  # noqa: E402
+import warnings  # noqa: E402
+
+
+def _mnist_folder(tmp_path, n_train=6):
+    """A valid tiny MNIST folder (``n_train`` training and 2 test images); returns the file paths by key."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    images, labels = rng.integers(0, 256, size=(n_train, 28, 28)), np.arange(n_train) % 10
+    paths = {key: folder / stem for key, stem in data._MNIST_FILES.items()}
+    _write_idx(paths["X_train"], images)
+    _write_idx(paths["y_train"], labels)
+    _write_idx(paths["X_test"], images[:2])
+    _write_idx(paths["y_test"], labels[:2])
+    return paths
+
+
+def _idx_bytes(array):
+    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + \
+        array.astype(np.uint8).tobytes()
+
+
+def test_load_mnist_refuses_a_truncated_header(tmp_path):
+    paths = _mnist_folder(tmp_path)
+    paths["X_train"].write_bytes(bytes([0, 0, 0x08, 3]) + struct.pack(">I", 6))  # two of three sizes missing
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*header"):
+        data.load_mnist(tmp_path)
+
+
+def test_load_mnist_refuses_a_gz_file_that_is_not_gzip(tmp_path):
+    paths = _mnist_folder(tmp_path)
+    raw = paths["X_train"].read_bytes()
+    paths["X_train"].unlink()
+    paths["X_train"].with_name(paths["X_train"].name + ".gz").write_bytes(raw)  # plain bytes named .gz
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz.*gzip"):
+        data.load_mnist(tmp_path)
+
+
+def test_load_mnist_refuses_a_truncated_gz_file(tmp_path):
+    paths = _mnist_folder(tmp_path)
+    packed = gzip.compress(paths["y_test"].read_bytes())
+    paths["y_test"].unlink()
+    paths["y_test"].with_name(paths["y_test"].name + ".gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte\.gz.*(truncated|corrupt)"):
+        data.load_mnist(tmp_path)
+
+
+def test_load_mnist_refuses_a_label_file_in_the_image_slot_and_vice_versa(tmp_path):
+    paths = _mnist_folder(tmp_path)
+    labels, images = paths["y_train"].read_bytes(), paths["X_train"].read_bytes()
+    paths["X_train"].write_bytes(labels)
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*3-D"):
+        data.load_mnist(tmp_path)
+    paths["X_train"].write_bytes(images)
+    paths["y_test"].write_bytes(images)
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.*1-D"):
+        data.load_mnist(tmp_path)
+
+
+def test_load_mnist_refuses_images_that_are_not_28_by_28(tmp_path):
+    paths = _mnist_folder(tmp_path)
+    paths["X_test"].write_bytes(_idx_bytes(np.zeros((2, 14, 56))))  # the same 784 bytes per image
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte.*28x28"):
+        data.load_mnist(tmp_path)
+
+
+def test_load_mnist_refuses_image_and_label_counts_that_disagree(tmp_path):
+    paths = _mnist_folder(tmp_path)
+    paths["y_train"].write_bytes(_idx_bytes(np.arange(5)))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*6.*train-labels-idx1-ubyte.*5"):
+        data.load_mnist(tmp_path)
+
+
+def test_load_mnist_refuses_labels_outside_0_to_9(tmp_path):
+    paths = _mnist_folder(tmp_path)
+    paths["y_test"].write_bytes(_idx_bytes(np.array([3, 10])))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.*0.*9"):
+        data.load_mnist(tmp_path)
+
+
+_CIFAR_NAMES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def _cifar_batch(rows=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {b"batch_label": b"training batch", b"labels": [1, 2, 3][:rows] + [0] * max(rows - 3, 0),
+            b"data": rng.integers(0, 256, size=(rows, 3072), dtype=np.uint8),
+            b"filenames": [b"image_%d.png" % i for i in range(rows)]}
+
+
+def _cifar_folder(tmp_path, first=None):
+    """Six valid tiny batches pickled with protocol 2, like the Python 2 originals; ``first`` (bytes)
+    replaces ``data_batch_1``."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for seed, name in enumerate(_CIFAR_NAMES):
+        (folder / name).write_bytes(pickle.dumps(_cifar_batch(seed=seed), protocol=2))
+    if first is not None:
+        (folder / "data_batch_1").write_bytes(first)
+    return folder
+
+
+def test_load_cifar10_reads_protocol_2_batches_like_the_originals(tmp_path):
+    _cifar_folder(tmp_path)
+    split = data.load_cifar10(tmp_path)
+    assert split.X_train.shape == (15, 3, 32, 32) and split.y_train.tolist() == [1, 2, 3] * 5
+    expected = torch.as_tensor(_cifar_batch(seed=5)[b"data"].reshape(-1, 3, 32, 32), dtype=torch.float32) / 255.0
+    assert torch.equal(split.X_test, expected)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(self.marker)}",))
+
+
+def test_load_cifar10_never_runs_code_from_a_batch(tmp_path):
+    marker = tmp_path / "executed"
+    hostile = _cifar_batch()
+    hostile[b"filenames"] = [_Exploit(marker)]
+    _cifar_folder(tmp_path, first=pickle.dumps(hostile, protocol=2))
+    with pytest.raises(ValueError, match=r"data_batch_1.*(posix|os)\.system"):
+        data.load_cifar10(tmp_path)
+    assert not marker.exists()
+
+
+def _garbage(kind):
+    batch = _cifar_batch()
+    if kind == "not a pickle":
+        return b"GIF89a, not a pickle at all"
+    if kind == "not a dict":
+        return pickle.dumps([batch[b"data"]], protocol=2)
+    if kind == "no data":
+        del batch[b"data"]
+    elif kind == "labels count":
+        batch[b"labels"] = [1, 2]
+    elif kind == "row size":
+        batch[b"data"] = batch[b"data"].reshape(2, 4608)  # 9216 bytes: 3 images' worth in the wrong rows
+    elif kind == "flat data":
+        batch[b"data"] = batch[b"data"].reshape(-1)
+    elif kind == "not bytes":
+        batch[b"data"] = batch[b"data"].astype(np.float64)
+    elif kind == "label 10":
+        batch[b"labels"] = [1, 2, 10]
+    elif kind == "label -1":
+        batch[b"labels"] = [1, -1, 2]
+    elif kind == "float labels":
+        batch[b"labels"] = [1.0, 2.5, 3.0]
+    return pickle.dumps(batch, protocol=2)
+
+
+@pytest.mark.parametrize("kind, what", [
+    ("not a pickle", "not a pickle"), ("not a dict", "dict"), ("no data", "b'data'"),
+    ("labels count", "2 labels for 3 images"), ("row size", "3072"), ("flat data", "3072"),
+    ("not bytes", "uint8"), ("label 10", "0 to 9"), ("label -1", "0 to 9"), ("float labels", "integers"),
+])
+def test_load_cifar10_refuses_garbage_batches_naming_the_file(tmp_path, kind, what):
+    _cifar_folder(tmp_path, first=_garbage(kind))
+    with pytest.raises(ValueError, match="data_batch_1") as raised:
+        data.load_cifar10(tmp_path)
+    assert what in str(raised.value)
+
+
+# ---------------------------------------------------------------- mnist1d with a cache that cannot keep it
+
+def test_mnist1d_in_a_read_only_cache_generates_warns_once_and_returns(isolated_cache, monkeypatch):
+    def deny(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", deny)  # every write ends in os.replace; root ignores chmod
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = data.mnist1d(num_samples=100)
+        second = data.mnist1d(num_samples=100)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1 and str(isolated_cache) in messages[0] and "not kept" in messages[0], messages
+    assert first.X_train.shape == (80, 40) and torch.equal(first.X_train, second.X_train)
+    assert list(isolated_cache.glob("*")) == []
+
+
+def test_mnist1d_with_a_directory_in_place_of_its_file_generates_and_leaves_it(isolated_cache):
+    data.mnist1d(num_samples=100)
+    (path,) = isolated_cache.glob("mnist1d-*.pt")
+    expected = data.mnist1d(num_samples=100).X_train
+    path.unlink()
+    path.mkdir()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        split = data.mnist1d(num_samples=100)
+    assert torch.equal(split.X_train, expected) and path.is_dir()
+    assert any("directory" in str(w.message) for w in caught)
