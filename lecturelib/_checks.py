@@ -190,7 +190,7 @@ def check_labels(name: str, y: torch.Tensor, n_classes: int) -> torch.Tensor:
     check_tensor(name, y, floating=False)
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
         raise ValueError(f"{name} holds labels in [{int(y.min())}, {int(y.max())}] but the model has "
-                         f"{n_classes} outputs, so labels must lie in [0, {n_classes - 1}]")
+                         f"{n_classes} outputs, so class labels must lie in [0, {n_classes - 1}]")
     return y
 
 

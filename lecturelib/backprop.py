@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from ._checks import (check_int, check_labels, check_module, check_nonnegative, check_positive, check_real,
+                      check_seed, check_tensor, check_type)
 from .models import ACTIVATIONS, MLP, ActivationSpec, get_activation
 
 __all__ = ["Network", "ForwardPass", "BackwardPass", "GradientCheck", "LayerGradientNorms",
@@ -122,9 +124,7 @@ def scaled_activation(name: str, alpha: float) -> ActivationSpec:
     spec = get_activation(name)
     if spec.function is None:
         raise ValueError(f"activation {name!r} is not element-wise; scaled_activation needs one that is")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
-    alpha = float(alpha)
+    alpha = check_positive("alpha", alpha)
     function, derivative = spec.function, spec.derivative
     return replace(spec, name=f"{alpha:g}*{spec.name}", formula=rf"{alpha:g}\,({spec.formula})",
                    function=lambda u: alpha * function(u), derivative=lambda u: alpha * derivative(u))
@@ -142,8 +142,7 @@ def network_from_mlp(model: MLP) -> Network:
     Accepts plain and residual MLPs with element-wise activations; rejects what the lecture's
     recursion does not cover (normalisation layers, maxout, PReLU's learned slope, dropout).
     """
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a lecturelib.models.MLP, got {type(model).__name__}")
+    check_type("model", model, MLP, "a lecturelib.models.MLP")
     if model.norm is not None:
         raise ValueError(f"model has norm={model.norm!r}; backprop supports MLPs with norm=None only")
     if model.dropout:
@@ -168,12 +167,10 @@ def random_network(widths, activation="relu", residual: bool = False, weight_sca
     if not isinstance(widths, (list, tuple)) or len(widths) < 2 or not all(
             isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
         raise ValueError(f"widths must be a list of at least two positive ints, got {widths!r}")
-    if isinstance(weight_scale, bool) or not isinstance(weight_scale, (int, float)) or weight_scale < 0:
-        raise ValueError(f"weight_scale must be a non-negative number, got {weight_scale!r}")
-    if not isinstance(residual, bool):
-        raise TypeError(f"residual must be True or False, got {residual!r}")
+    check_nonnegative("weight_scale", weight_scale)
+    check_type("residual", residual, bool, "True or False")
     spec = _resolve_activation(activation)
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(check_seed("seed", seed))
     weights = tuple(torch.randn(widths[k + 1], widths[k], generator=generator, dtype=dtype)
                     * (weight_scale / widths[k] ** 0.5) for k in range(len(widths) - 1))
     biases = tuple(torch.zeros(widths[k + 1], dtype=dtype) for k in range(len(widths) - 1))
@@ -191,8 +188,7 @@ def _as_network(model) -> Network:
 
 
 def _check_inputs(network: Network, X) -> torch.Tensor:
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    check_tensor("X", X)
     if X.dim() > 2:
         X = X.flatten(1)  # images (batch, c, h, w) -> (batch, c*h*w)
     n_in = network.weights[0].shape[1]
@@ -237,8 +233,7 @@ def output_gradient(output: torch.Tensor, target: torch.Tensor, loss: str = "mse
     if not isinstance(output, torch.Tensor) or output.dim() != 2:
         raise ValueError(f"output must be a (batch, outputs) tensor, got "
                          f"{tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__}")
-    if not isinstance(target, torch.Tensor):
-        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    check_tensor("target", target)
     batch, n_out = output.shape
     if loss == "mse":
         if not torch.is_floating_point(target):
@@ -253,9 +248,7 @@ def output_gradient(output: torch.Tensor, target: torch.Tensor, loss: str = "mse
         if torch.is_floating_point(target) or target.dim() != 1 or len(target) != batch:
             raise ValueError(f"target must be ({batch},) integer class labels for loss='cross_entropy', got "
                              f"{tuple(target.shape)} of dtype {target.dtype}")
-        if len(target) and (int(target.min()) < 0 or int(target.max()) >= n_out):
-            raise ValueError(f"class labels must lie in [0, {n_out}), got range "
-                             f"[{int(target.min())}, {int(target.max())}]")
+        check_labels("target", target, n_out)
         log_probs = torch.log_softmax(output, dim=1)  # (batch, K)
         value = -log_probs.gather(1, target[:, None]).mean()
         delta = log_probs.exp()
@@ -312,8 +305,7 @@ def backprop_sample(model, x: torch.Tensor, y: torch.Tensor, loss: str = "mse") 
     if not isinstance(x, torch.Tensor) or x.dim() != 1 or x.shape[0] != network.widths[0]:
         raise ValueError(f"x must be one sample of shape ({network.widths[0]},), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    check_tensor("y", y)
     n = network.depth
     z, states, pre = x.to(network.weights[0].dtype), [], []
     with torch.no_grad():
@@ -401,14 +393,13 @@ def gradient_check(model: MLP, X: torch.Tensor, y: torch.Tensor, loss: str = "ms
     """
     import copy
 
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a lecturelib.models.MLP, got {type(model).__name__}")
+    check_type("model", model, MLP, "a lecturelib.models.MLP")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if isinstance(eps, bool) or not isinstance(eps, float) or not 0 < eps < 1:
-        raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
-    if max_entries is not None and (not isinstance(max_entries, int) or max_entries < 1):
-        raise ValueError(f"max_entries must be a positive int or None, got {max_entries!r}")
+    eps = check_real("eps", eps, 0.0, 1.0, open_min=True, open_max=True)
+    if max_entries is not None:
+        check_int("max_entries", max_entries, minimum=1)
+    seed = check_seed("seed", seed)
     grads = gradients(model, X, y, loss) if grads is None else grads
     if not isinstance(grads, dict):
         raise TypeError(f"grads must be a dict name -> tensor, got {type(grads).__name__}")
@@ -416,7 +407,7 @@ def gradient_check(model: MLP, X: torch.Tensor, y: torch.Tensor, loss: str = "ms
     X64 = X.double()
     y64 = y.double() if torch.is_floating_point(y) else y
     loss_fn = F.mse_loss if loss == "mse" else F.cross_entropy
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(seed)
     errors = {}
     with torch.no_grad():
         for name, param in model64.named_parameters():
@@ -474,8 +465,7 @@ def stored_activation_bytes(forward_pass: ForwardPass, include_input: bool = Fal
 
     The input :math:`z_1 = x` is already in memory and is not counted unless ``include_input``.
     """
-    if not isinstance(forward_pass, ForwardPass):
-        raise TypeError(f"forward_pass must be a ForwardPass, got {type(forward_pass).__name__}")
+    check_type("forward_pass", forward_pass, ForwardPass, "a ForwardPass")
     tensors = forward_pass.states[0 if include_input else 1:] + forward_pass.pre_activations
     seen, total = set(), 0
     for t in tensors:  # the output state is the last pre-activation: count shared storage once
@@ -493,10 +483,8 @@ def autograd_saved_bytes(model: torch.nn.Module, X: torch.Tensor, y: torch.Tenso
     Counted with ``torch.autograd.graph.saved_tensors_hooks``; tensors sharing storage are counted
     once, and parameters and the input ``X`` (which exist anyway) are not counted.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    check_module("model", model)
+    check_tensor("X", X)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     exclude = {p.untyped_storage().data_ptr() for p in model.parameters()} | {X.untyped_storage().data_ptr()}

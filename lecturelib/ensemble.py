@@ -44,18 +44,15 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
+from ._checks import (check_finite_tensor, check_int, check_nonnegative, check_positive, check_probability,
+                      check_real, check_seed, check_tensor, check_type)
 from .data import DataSplit
-from .models import MLP, get_activation
+from .models import MLP, get_activation, square_hidden_layers
 
 __all__ = ["MLPEnsemble", "EnsembleHistory", "train_ensemble", "vmap_forward", "final_loss_summary", "embed_residual",
            "ENSEMBLE_OPTIMIZERS"]
 
 ENSEMBLE_OPTIMIZERS = ("sgd", "adam")
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _per_model(name, value, count, kind):
@@ -88,17 +85,17 @@ class MLPEnsemble:
 
     def __init__(self, n_in: int, width: int, tail, hidden, residual=False, activation: str = "leaky_relu",
                  dtype: torch.dtype = torch.float32):
-        _check_int("n_in", n_in, 1)
-        _check_int("width", width, 1)
+        check_int("n_in", n_in, minimum=1)
+        check_int("width", width, minimum=1)
         if not isinstance(tail, (list, tuple)) or not tail:
             raise ValueError(f"tail must be a non-empty list of layer sizes ending with the output size, got {tail!r}")
         for size in tail:
-            _check_int("every tail size", size, 1)
+            check_int("every tail size", size, minimum=1)
         hidden = list(hidden) if isinstance(hidden, (list, tuple)) else hidden
         if not isinstance(hidden, list) or not hidden:
             raise ValueError(f"hidden must be a non-empty list of hidden-layer counts, one per model, got {hidden!r}")
         for count in hidden:
-            _check_int("every entry of hidden", count, 1)
+            check_int("every entry of hidden", count, minimum=1)
         residual = _per_model("residual", residual, len(hidden), "bool")
         if not all(isinstance(flag, bool) for flag in residual):
             raise TypeError(f"residual must hold True/False values, got {residual!r}")
@@ -170,7 +167,7 @@ class MLPEnsemble:
         return list(self._n_params)
 
     def _check_model(self, model):
-        if isinstance(model, bool) or not isinstance(model, int) or not 0 <= model < self.n_models:
+        if not 0 <= check_int("model", model) < self.n_models:
             raise ValueError(f"model must be an index in [0, {self.n_models}), got {model!r}")
 
     def _layer_map(self, model):
@@ -223,10 +220,8 @@ class MLPEnsemble:
         residual = _per_model("residual", residual, count, "bool")
         mlps = []
         for k, flag, seed in zip(hidden, residual, seeds):
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"every seed must be a non-negative int, got {seed!r}")
-            torch.manual_seed(seed)
-            mlps.append(MLP([n_in] + [width] * k + list(tail), activation=activation, residual=flag).to(dtype))
+            torch.manual_seed(check_seed("every entry of seeds", seed))
+            mlps.append(_mlp([n_in] + [width] * k + list(tail), activation, flag).to(dtype))
         return cls.from_mlps(mlps, dtype)
 
     def load_mlp(self, model: int, mlp: MLP) -> None:
@@ -246,7 +241,7 @@ class MLPEnsemble:
     def to_mlp(self, model: int) -> MLP:
         """Model ``model`` as a :class:`lecturelib.models.MLP` (same dtype), e.g. for plotting."""
         self._check_model(model)
-        mlp = MLP(self.widths(model), activation=self.activation, residual=self.residual[model]).to(self.theta.dtype)
+        mlp = _mlp(self.widths(model), self.activation, self.residual[model]).to(self.theta.dtype)
         views = self.layers
         with torch.no_grad():
             for linear, padded in zip(mlp.layers, self._layer_map(model)):
@@ -257,11 +252,7 @@ class MLPEnsemble:
 
     # ---------------------------------------------------------------------------- computation
     def _check_inputs(self, X):
-        if not isinstance(X, torch.Tensor):
-            raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
-        if X.dim() != 2 or X.shape[1] != self.n_in:
-            raise ValueError(f"X must have shape (N, {self.n_in}), got {tuple(X.shape)}")
-        return X.to(self.theta.dtype)
+        return check_tensor("X", X, shape=(None, self.n_in)).to(self.theta.dtype)
 
     def forward(self, X: torch.Tensor, keep: bool = False):
         """Outputs ``(M, N, n_out)`` of every model on the shared inputs ``X`` ``(N, n_in)``.
@@ -338,9 +329,8 @@ class MLPEnsemble:
         by ``factors[m]`` (one number or ``M``), e.g. :math:`1/\sqrt{B}` for ``B`` residual blocks,
         which keeps a deep residual stack near the identity at initialisation (as Fixup,
         Zhang et al. 2019, does by rescaling residual branches)."""
-        values = _per_model("factors", factors, self.n_models, "number")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-            raise ValueError(f"factors must hold finite numbers, got {factors!r}")
+        values = [check_real(f"factors[{m}]", v) for m, v in
+                  enumerate(_per_model("factors", factors, self.n_models, "number"))]
         factor = torch.tensor(values, dtype=self.theta.dtype).view(-1, 1, 1)  # (M, 1, 1)
         n_blocks = len(self._shapes) - len(self.tail) - 1
         with torch.no_grad():
@@ -389,22 +379,24 @@ def train_ensemble(ensemble: MLPEnsemble, data: DataSplit, optimizer: str = "ada
     one thread with subnormal numbers flushed to zero (``torch.set_flush_denormal``); afterwards
     the thread count is restored and flushing is switched off again.
     """
-    if not isinstance(ensemble, MLPEnsemble):
-        raise TypeError(f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}")
-    if not isinstance(data, DataSplit):
-        raise TypeError(f"data must be a lecturelib.data.DataSplit, got {type(data).__name__}")
+    check_type("ensemble", ensemble, MLPEnsemble, "an MLPEnsemble")
+    check_type("data", data, DataSplit, "a lecturelib.data.DataSplit")
     if not isinstance(optimizer, str) or optimizer.lower() not in ENSEMBLE_OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {ENSEMBLE_OPTIMIZERS}, got {optimizer!r}")
-    _check_int("epochs", epochs, 0)
-    _check_int("test_every", test_every, 1)
+    check_int("epochs", epochs, minimum=0)
+    check_int("test_every", test_every, minimum=1)
     rates = _per_model("lr", lr, ensemble.n_models, "number")
-    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
-        raise ValueError(f"lr must hold positive numbers, got {lr!r}")
-    for name, value in (("momentum", momentum), ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(0 <= b < 1 for b in betas)):
+    for m, rate in enumerate(rates):
+        check_positive(f"lr[{m}]" if isinstance(lr, (list, tuple)) else "lr", rate)
+    check_nonnegative("momentum", momentum)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("eps", eps)
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    for k, beta in enumerate(betas):
+        check_probability(f"betas[{k}]", beta, allow_one=False)
+    for name in ("X_train", "y_train", "X_test", "y_test"):
+        check_finite_tensor(name, getattr(data, name))
     # The tensors are tiny: extra threads only add synchronisation, and subnormal numbers (tiny
     # gradients of deep plain nets squared by Adam) are flushed to zero to keep the CPU fast.
     threads = torch.get_num_threads()
@@ -457,8 +449,7 @@ def vmap_forward(mlps, X: torch.Tensor) -> torch.Tensor:
     mlps = list(mlps) if isinstance(mlps, (list, tuple)) else mlps
     if not isinstance(mlps, list) or not mlps or not all(isinstance(m, torch.nn.Module) for m in mlps):
         raise TypeError("mlps must be a non-empty list of torch.nn.Module")
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    check_tensor("X", X)
     names = [[n for n, _ in m.named_parameters()] for m in mlps]
     shapes = [[tuple(p.shape) for p in m.parameters()] for m in mlps]
     if any(n != names[0] or s != shapes[0] for n, s in zip(names, shapes)) or any(
@@ -474,6 +465,11 @@ def vmap_forward(mlps, X: torch.Tensor) -> torch.Tensor:
         return vmap(one)(params, buffers)
 
 
+def _mlp(widths, activation, residual) -> MLP:
+    """The ensemble's model as an MLP: a residual flag without a square hidden layer is plain."""
+    return MLP(widths, activation=activation, residual=residual and any(square_hidden_layers(widths)))
+
+
 def final_loss_summary(ensemble: MLPEnsemble, history: EnsembleHistory, labels=None) -> list[dict]:
     """Group the models and summarise their final training losses ``history.train_loss[-1]``.
 
@@ -482,8 +478,7 @@ def final_loss_summary(ensemble: MLPEnsemble, history: EnsembleHistory, labels=N
     with keys ``label``, ``hidden``, ``depth`` (number of affine layers), ``parameters``,
     ``models`` (indices), ``median``, ``min`` and ``max``.
     """
-    if not isinstance(ensemble, MLPEnsemble):
-        raise TypeError(f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}")
+    check_type("ensemble", ensemble, MLPEnsemble, "an MLPEnsemble")
     if not isinstance(history, EnsembleHistory) or history.train_loss.shape[1] != ensemble.n_models:
         raise ValueError(f"history must be the EnsembleHistory of this ensemble ({ensemble.n_models} models)")
     if labels is None:
@@ -517,7 +512,7 @@ def embed_residual(mlp: MLP, hidden: int) -> MLP:
     if not isinstance(mlp, MLP) or not mlp.residual:
         raise TypeError(f"mlp must be a residual lecturelib.models.MLP, got {mlp!r:.80}")
     single = MLPEnsemble.from_mlps([mlp], dtype=next(mlp.parameters()).dtype)
-    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < single.hidden[0]:
+    if check_int("hidden", hidden) < single.hidden[0]:
         raise ValueError(f"hidden must be an int >= the {single.hidden[0]} hidden layers of width "
                          f"{single.width} that mlp has, got {hidden!r}")
     if float(single.sigma(torch.zeros(1, dtype=torch.float64))) != 0.0:

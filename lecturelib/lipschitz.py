@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import check_finite_tensor, check_int, check_nonnegative, check_positive, check_seed, check_tensor
 from .backprop import Network, _as_network
 
 __all__ = ["ACTIVATION_LIPSCHITZ", "spectral_norms", "layer_lipschitz_factors", "lipschitz_upper_bound",
@@ -52,10 +53,7 @@ def _network_and_constant(model, activation_lipschitz):
             raise ValueError(f"no known Lipschitz constant for activation(s) {unknown}; pass "
                              f"activation_lipschitz (known: {', '.join(ACTIVATION_LIPSCHITZ)})")
         activation_lipschitz = max(constants, default=1.0)
-    if isinstance(activation_lipschitz, bool) or not isinstance(activation_lipschitz, (int, float)) \
-            or activation_lipschitz < 0:
-        raise ValueError(f"activation_lipschitz must be a non-negative number, got {activation_lipschitz!r}")
-    return network, float(activation_lipschitz)
+    return network, check_nonnegative("activation_lipschitz", activation_lipschitz)
 
 
 def spectral_norms(model) -> torch.Tensor:
@@ -92,11 +90,10 @@ def delta_norm_bounds(model, output_delta_norm: float = 1.0,
     :math:`\|\delta_{j+1}\|_2` for a residual layer), the lecture's vanishing/exploding-gradient estimate;
     the factors :math:`c_i` are those of :func:`layer_lipschitz_factors`. Entry ``k`` bounds :math:`\delta_{k+1}`.
     """
-    if isinstance(output_delta_norm, bool) or not isinstance(output_delta_norm, (int, float)) or output_delta_norm < 0:
-        raise ValueError(f"output_delta_norm must be a non-negative number, got {output_delta_norm!r}")
+    output_delta_norm = check_nonnegative("output_delta_norm", output_delta_norm)
     factors = layer_lipschitz_factors(model, activation_lipschitz)  # c_1..c_n
     suffix = torch.flip(torch.cumprod(torch.flip(factors, [0]), 0), [0])  # prod_{i>=j} c_i
-    return float(output_delta_norm) * torch.cat([suffix, torch.ones(1, dtype=suffix.dtype)])
+    return output_delta_norm * torch.cat([suffix, torch.ones(1, dtype=suffix.dtype)])
 
 
 def _network_function(network: Network):
@@ -139,9 +136,10 @@ def _input_jacobians(model, X: torch.Tensor, create_graph: bool = False) -> torc
 
 
 def _check_points(X, name="X"):
-    if not isinstance(X, torch.Tensor) or X.dim() != 2 or len(X) < 1:
-        raise ValueError(f"{name} must be a (points, features) tensor with at least one row, got "
-                         f"{tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__}")
+    check_tensor(name, X)
+    if X.dim() != 2 or len(X) < 1:
+        raise ValueError(f"{name} must be a (points, features) tensor with at least one row, got {tuple(X.shape)}")
+    check_finite_tensor(name, X)
 
 
 def jacobian_norms(model, X: torch.Tensor) -> torch.Tensor:
@@ -164,8 +162,8 @@ def lipschitz_lower_bound_gradient(model, X: torch.Tensor, steps: int = 0, lr: f
     constant and the ascent has no gradient, so keep ``steps=0`` and sample many points).
     """
     _check_points(X)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    check_int("steps", steps, minimum=0)
+    check_positive("lr", lr)
     points = X.detach().clone()
     for _ in range(steps):
         points.requires_grad_(True)
@@ -199,11 +197,11 @@ def lipschitz_lower_bound_pairs(model, X: torch.Tensor, n_pairs: int = 256, step
     gives a valid lower bound, so the result never exceeds the true constant.
     """
     _check_points(X)
-    for name, value in (("n_pairs", n_pairs), ("steps", steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "n_pairs" else 0):
-            raise ValueError(f"{name} must be a {'positive' if name == 'n_pairs' else 'non-negative'} int, got {value!r}")
+    check_int("n_pairs", n_pairs, minimum=1)
+    check_int("steps", steps, minimum=0)
+    check_positive("lr", lr)
     function = _model_function(model)
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(check_seed("seed", seed))
     first = torch.randint(len(X), (n_pairs,), generator=generator)
     jitter = 1e-3 * X.std().clamp_min(1e-6) * torch.randn(n_pairs, X.shape[1], generator=generator, dtype=X.dtype)
     x1 = X.detach()[first].clone().requires_grad_(True)  # (pairs, features)

@@ -20,8 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_int, check_module, check_probability
+
 __all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "activation_names", "get_activation",
-           "count_parameters"]
+           "count_parameters", "square_hidden_layers"]
 
 
 class Maxout(nn.Module):
@@ -33,9 +35,7 @@ class Maxout(nn.Module):
 
     def __init__(self, pieces: int = 2):
         super().__init__()
-        if not isinstance(pieces, int) or pieces < 2:
-            raise ValueError(f"pieces must be an int >= 2, got {pieces!r}")
-        self.pieces = pieces
+        self.pieces = check_int("pieces", pieces, minimum=2)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         if v.shape[-1] % self.pieces:
@@ -113,6 +113,12 @@ def get_activation(name: str) -> ActivationSpec:
 NORMS = (None, "batch", "layer")
 
 
+def square_hidden_layers(widths) -> list[bool]:
+    """For each hidden layer of an MLP with these ``widths``: does it map a width to itself, so that
+    it can add its input (a residual layer)?"""
+    return [widths[j] == widths[j + 1] for j in range(len(widths) - 2)]
+
+
 class MLP(nn.Module):
     """The lectures' fully connected network.
 
@@ -145,8 +151,12 @@ class MLP(nn.Module):
             raise TypeError(f"residual must be True or False, got {residual!r}")
         if not (norm in NORMS or callable(norm)):
             raise ValueError(f"norm must be one of {NORMS} or a callable width -> module, got {norm!r}")
-        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        check_probability("dropout", dropout, allow_one=False)
+        if residual and not any(square_hidden_layers(widths)):
+            example = [widths[0], widths[0], widths[1]] if len(widths) == 2 else [*widths[:2], *widths[1:]]
+            raise ValueError(f"residual=True, but no hidden layer of widths={list(widths)} maps a width to itself, "
+                             "so none can add its input; a residual layer needs two equal consecutive widths before "
+                             f"the output, e.g. {example}, or use residual=False")
         spec = get_activation(activation)
         self.widths = list(widths)
         self.activation = spec.name
@@ -161,7 +171,7 @@ class MLP(nn.Module):
         self.activations = nn.ModuleList(spec.module(widths[j + 1]) for j in range(n_hidden))
         self.norms = nn.ModuleList(self._make_norm(norm, widths[j + 1] * spec.pieces) for j in range(n_hidden))
         # residual_mask[j]: does hidden layer j add its input? Only where the shapes allow it.
-        self.residual_mask = [residual and widths[j] == widths[j + 1] for j in range(n_hidden)]
+        self.residual_mask = [residual and square for square in square_hidden_layers(widths)]
 
     @staticmethod
     def _make_norm(norm, width):
@@ -213,7 +223,6 @@ class MLP(nn.Module):
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of scalar parameters, e.g. 78 for ``MLP([1, 5, 5, 5, 1, 1], "leaky_relu")``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 

@@ -12,7 +12,9 @@ LOSS_FUNCTIONS = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
 
 def make_case(widths, activation, residual, loss, batch=9, seed=0):
     torch.manual_seed(seed)
-    model = models.MLP(widths, activation=activation, residual=residual).double()
+    # residual=True needs a square hidden layer; widths without one are tested as plain networks
+    model = models.MLP(widths, activation=activation, residual=residual and any(models.square_hidden_layers(widths)))
+    model = model.double()
     with torch.no_grad():  # non-zero biases, so that bias gradients are exercised
         for layer in model.layers:
             layer.bias.normal_(0.0, 0.3)
@@ -289,3 +291,38 @@ def test_widget_rejects_bad_initial_values():
         widget.gradient_norm_explorer(activation="maxout")
     with pytest.raises(ValueError, match="weight_scale"):
         widget.gradient_norm_explorer(weight_scale=10.0)
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: backprop.random_network([3, 4, 2], weight_scale=float("nan")), "weight_scale"),
+    (lambda: backprop.random_network([3, 4, 2], weight_scale=float("inf")), "weight_scale"),
+    (lambda: backprop.scaled_activation("relu", float("inf")), "alpha"),
+    (lambda: backprop.scaled_activation("relu", float("nan")), "alpha"),
+    (lambda: backprop.gradient_check(models.MLP([3, 2]).double(), torch.randn(4, 3, dtype=torch.float64),
+                                     torch.randn(4, 2, dtype=torch.float64), eps=float("nan")), "eps"),
+])
+def test_nan_and_infinite_numbers_are_refused(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: backprop.random_network([3, 4, 2], seed="x"), "seed"),
+    (lambda: backprop.random_network([3, 4, 2], weight_scale="1"), "weight_scale"),
+    (lambda: backprop.scaled_activation("relu", "2"), "alpha"),
+    (lambda: backprop.gradient_check(models.MLP([3, 2]).double(), torch.randn(4, 3, dtype=torch.float64),
+                                     torch.randn(4, 2, dtype=torch.float64), max_entries=2.0), "max_entries"),
+    (lambda: backprop.forward(models.MLP([3, 2]), [[1.0, 2.0, 3.0]]), "X"),
+])
+def test_wrong_kinds_are_type_errors(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()
+
+
+def test_negative_labels_name_the_range():
+    model = models.MLP([3, 2]).double()
+    X = torch.randn(3, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"target holds labels in \[-1, 1\].*2 outputs.*\[0, 1\]"):
+        backprop.gradients(model, X, torch.tensor([0, -1, 1]), "cross_entropy")

@@ -232,7 +232,7 @@ def test_check_finite_tensor_counts_the_bad_entries():
 
 def test_check_labels_names_the_width_and_refuses_negative_or_float_labels():
     with pytest.raises(ValueError, match=r"y holds labels in \[-1, 2\] but the model has 3 outputs, "
-                                         r"so labels must lie in \[0, 2\]"):
+                                         r"so class labels must lie in \[0, 2\]"):
         check_labels("y", torch.tensor([0, -1, 2]), 3)
     with pytest.raises(TypeError, match="y must be an integer tensor"):
         check_labels("y", torch.tensor([0.0, 1.0]), 3)

@@ -21,8 +21,10 @@ def _inputs(n=7, n_in=1, seed=0):
 
 def _mlps(hidden, residual, activation="leaky_relu", n_in=1, width=5, tail=(1, 1), seed=0):
     torch.manual_seed(seed)
-    return [models.MLP([n_in] + [width] * k + list(tail), activation=activation, residual=r).double()
-            for k, r in zip(hidden, residual)]
+    widths = [[n_in] + [width] * k + list(tail) for k in hidden]
+    # residual=True needs a square hidden layer; a model without one is plain, as the ensemble treats it
+    return [models.MLP(w, activation=activation, residual=r and any(models.square_hidden_layers(w))).double()
+            for w, r in zip(widths, residual)]
 
 
 def _autograd_gradient(ensemble, mlps, X, y):
@@ -238,3 +240,34 @@ def test_bad_inputs_raise_clear_errors():
         train_ensemble(ensemble, (split.X_train, split.y_train))
     with pytest.raises(ValueError, match="one architecture"):
         vmap_forward([models.MLP([1, 5, 1]), models.MLP([1, 4, 1])], torch.zeros(2, 1))
+
+
+@pytest.mark.parametrize("name, value", [("eps", -1.0), ("eps", float("nan")), ("momentum", float("nan")),
+                                         ("weight_decay", float("nan")), ("weight_decay", float("inf")),
+                                         ("lr", [0.1, float("nan")]), ("lr", float("inf")),
+                                         ("betas", (0.9, float("nan"))), ("betas", (1.0, 0.999))])
+def test_train_ensemble_refuses_non_finite_hyperparameters(name, value):
+    ensemble = MLPEnsemble.from_seeds(1, 5, [1, 1], [2, 3], False, 0)
+    with pytest.raises(ValueError, match=name):
+        train_ensemble(ensemble, data.regression_1d(n_train=5, n_test=5), epochs=1, **{name: value})
+
+
+def test_train_ensemble_refuses_wrong_kinds_and_targets():
+    ensemble = MLPEnsemble.from_seeds(1, 5, [1, 1], [2, 3], False, 0)
+    split = data.regression_1d(n_train=5, n_test=5)
+    with pytest.raises(TypeError, match="momentum"):
+        train_ensemble(ensemble, split, epochs=1, momentum="0.9")
+    with pytest.raises(TypeError, match="test_every"):
+        train_ensemble(ensemble, split, epochs=1, test_every=2.0)
+    with pytest.raises(TypeError, match="seeds"):
+        MLPEnsemble.from_seeds(1, 5, [1, 1], [2, 3], False, ["a", 1])
+    with pytest.raises(ValueError, match="X_train.*NaN"):
+        nan = data.DataSplit(torch.full_like(split.X_train, float("nan")), split.y_train, split.X_test, split.y_test)
+        train_ensemble(ensemble, nan, epochs=1)
+
+
+def test_residual_flag_of_a_model_without_square_layers_is_harmless():
+    ensemble = MLPEnsemble.from_seeds(1, 5, [1, 1], [1, 2], True, 0)  # hidden=1: no 5 -> 5 layer
+    assert ensemble.to_mlp(0).residual_mask == [False, False] and ensemble.to_mlp(1).residual_mask[1]
+    X = _inputs()[0].float()
+    torch.testing.assert_close(ensemble.forward(X)[0], ensemble.to_mlp(0)(X), rtol=0, atol=0)

@@ -158,3 +158,33 @@ def test_gradient_ascent_climbs_towards_the_steepest_point_of_a_smooth_net():
     climbed = lipschitz.lipschitz_lower_bound_gradient(model, X, steps=300, lr=0.01)
     assert start < 0.9 * steepest
     assert 0.999 * steepest <= climbed <= steepest * (1 + 1e-6)  # the grid misses the peak by < 1e-6
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m, X: lipschitz.lipschitz_upper_bound(m, activation_lipschitz=float("nan")), "activation_lipschitz"),
+    (lambda m, X: lipschitz.lipschitz_upper_bound(m, activation_lipschitz=float("inf")), "activation_lipschitz"),
+    (lambda m, X: lipschitz.delta_norm_bounds(m, output_delta_norm=float("nan")), "output_delta_norm"),
+    (lambda m, X: lipschitz.lipschitz_lower_bound_pairs(m, X, lr=float("nan")), "lr"),
+    (lambda m, X: lipschitz.lipschitz_lower_bound_pairs(m, X, lr=0.0), "lr"),
+    (lambda m, X: lipschitz.lipschitz_lower_bound_gradient(m, X, steps=1, lr=-1.0), "lr"),
+    (lambda m, X: lipschitz.lipschitz_lower_bound_gradient(m, X, lr=float("inf")), "lr"),
+    (lambda m, X: lipschitz.jacobian_norms(m, torch.full_like(X, float("nan"))), "X"),
+    (lambda m, X: lipschitz.lipschitz_lower_bound_pairs(m, X, seed=-1), "seed"),
+])
+def test_nan_infinite_and_out_of_range_numbers_are_refused(call, name):
+    model = make_model([2, 3, 1], "tanh")
+    with pytest.raises(ValueError, match=name):
+        call(model, torch.randn(5, 2, dtype=torch.float64))
+
+
+def test_wrong_kinds_are_type_errors():
+    model = make_model([2, 3, 1], "tanh")
+    X = torch.randn(5, 2, dtype=torch.float64)
+    with pytest.raises(TypeError, match="n_pairs"):
+        lipschitz.lipschitz_lower_bound_pairs(model, X, n_pairs=2.0)
+    with pytest.raises(TypeError, match="X must be a torch.Tensor"):
+        lipschitz.jacobian_norms(model, [[0.0, 1.0]])
+    with pytest.raises(TypeError, match="activation_lipschitz"):
+        lipschitz.lipschitz_upper_bound(model, activation_lipschitz="1")

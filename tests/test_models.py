@@ -145,3 +145,26 @@ def test_dropout_zeroes_hidden_units_in_training_and_rescales_the_rest():
     assert not torch.equal(net(x), net(x))
     net.eval()
     torch.testing.assert_close(net(x), plain.eval()(x), rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+@pytest.mark.parametrize("widths", [[2, 4, 3], [3, 2], [1, 5, 1, 1]])
+def test_residual_without_a_square_hidden_layer_is_refused(widths):
+    with pytest.raises(ValueError, match=r"residual=True.*widths.*equal") as info:
+        MLP(widths, residual=True)
+    assert str(widths) in str(info.value)
+    assert MLP(widths, residual=False).residual_mask == [False] * (len(widths) - 2)
+    assert models.square_hidden_layers([2, 4, 4, 3]) == [False, True]
+    assert MLP([2, 4, 4, 3], residual=True).residual_mask == [False, True]
+
+
+def test_dropout_and_maxout_arguments_are_checked():
+    with pytest.raises(ValueError, match="dropout"):
+        MLP([3, 4, 1], dropout=float("nan"))
+    with pytest.raises(TypeError, match="dropout"):
+        MLP([3, 4, 1], dropout="0.5")
+    with pytest.raises(TypeError, match="pieces"):
+        models.Maxout(2.0)
+    with pytest.raises(ValueError, match="pieces"):
+        models.Maxout(1)
