@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_int, check_tensor, check_type
+
 __all__ = ["BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS"]
 
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
@@ -39,21 +41,21 @@ def _bn(dims, channels):
 
 
 def _check_shape(input_shape):
-    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) not in (2, 3)
-            or not all(isinstance(s, int) and s >= 1 for s in input_shape)):
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) not in (2, 3):
         raise ValueError(f"input_shape must be (channels, length) or (channels, height, width) of positive ints, "
                          f"got {input_shape!r}")
-    return tuple(input_shape), len(input_shape) - 1
+    return tuple(check_int(f"input_shape[{i}]", s, minimum=1) for i, s in enumerate(input_shape)), len(input_shape) - 1
 
 
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+def _check_sizes(name, values):
+    """A non-empty list of positive ints (channels or widths per stage)."""
+    if not isinstance(values, (tuple, list)) or not values:
+        raise ValueError(f"{name} must be a non-empty list of positive ints, got {values!r}")
+    return [check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(values)]
 
 
 def _reshape_input(x, input_shape):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+    check_tensor("input", x)
     if tuple(x.shape[1:]) == input_shape:
         return x
     if x.dim() >= 2 and x[0].numel() == math.prod(input_shape):
@@ -97,14 +99,11 @@ class ResNet(nn.Module):
                  skip: bool = True, width_multiplier: int = 1):
         super().__init__()
         self.input_shape, dims = _check_shape(input_shape)
-        _check_positive("num_classes", num_classes)
-        _check_positive("blocks_per_stage", blocks_per_stage)
-        _check_positive("width_multiplier", width_multiplier)
-        if not isinstance(skip, bool):
-            raise TypeError(f"skip must be True or False, got {skip!r}")
-        if not isinstance(widths, (tuple, list)) or not widths or not all(isinstance(w, int) and w >= 1 for w in widths):
-            raise ValueError(f"widths must be a non-empty list of positive ints, got {widths!r}")
-        widths = [w * width_multiplier for w in widths]
+        check_int("num_classes", num_classes, minimum=1)
+        check_int("blocks_per_stage", blocks_per_stage, minimum=1)
+        check_int("width_multiplier", width_multiplier, minimum=1)
+        check_type("skip", skip, bool, "True or False")
+        widths = [w * width_multiplier for w in _check_sizes("widths", widths)]
         self.skip, self.blocks_per_stage, self.widths = skip, blocks_per_stage, widths
         self.stem = nn.Sequential(_conv(dims, self.input_shape[0], widths[0], 3), _bn(dims, widths[0]), nn.ReLU())
         blocks, c_in = [], widths[0]
@@ -139,12 +138,10 @@ class SmallCNN(nn.Module):
                  skip: bool = False):
         super().__init__()
         self.input_shape, dims = _check_shape(input_shape)
-        _check_positive("num_classes", num_classes)
-        _check_positive("layers_per_stage", layers_per_stage)
-        if not isinstance(skip, bool):
-            raise TypeError(f"skip must be True or False, got {skip!r}")
-        if not isinstance(channels, (tuple, list)) or not channels or not all(isinstance(c, int) and c >= 1 for c in channels):
-            raise ValueError(f"channels must be a non-empty list of positive ints, got {channels!r}")
+        check_int("num_classes", num_classes, minimum=1)
+        check_int("layers_per_stage", layers_per_stage, minimum=1)
+        check_type("skip", skip, bool, "True or False")
+        channels = _check_sizes("channels", channels)
         self.skip, self.dims = skip, dims
         self.convs = nn.ModuleList()
         c_in = self.input_shape[0]
@@ -171,7 +168,7 @@ class SmallCNN(nn.Module):
 def cifar_resnet(depth: int = 56, skip: bool = True, width_multiplier: int = 1, num_classes: int = 10) -> ResNet:
     """He et al.'s CIFAR-10 ResNet-``depth`` (``depth = 6n + 2``: 20, 32, 44, 56, 110, ...), with
     ``skip=False`` for Li et al.'s ResNet-noshort and ``width_multiplier`` for their wide ResNets."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+    if check_int("depth", depth) < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 for a positive int n (e.g. {CIFAR_DEPTHS}), got {depth!r}")
     return ResNet((3, 32, 32), num_classes, blocks_per_stage=(depth - 2) // 6, widths=(16, 32, 64), skip=skip,
                   width_multiplier=width_multiplier)

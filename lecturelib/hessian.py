@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
+from ._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_positive,
+                      check_seed, check_targets, check_tensor)
 from .train import default_loss
 
 __all__ = ["HessianOperator", "hessian_vector_product", "top_eigenvalues", "hessian_trace", "TraceEstimate",
@@ -43,34 +45,25 @@ __all__ = ["HessianOperator", "hessian_vector_product", "top_eigenvalues", "hess
 
 # ----------------------------------------------------------------------------------- checks
 
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-
-
-def _check_data(model, X, y):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+def _check_data(model, X, y, loss_fn):
+    """What every entry point checks once: a model with trainable parameters, finite data with one
+    target per sample, and (for the default losses) labels or target shapes that fit its outputs."""
+    check_module("model", model)
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("model has no trainable parameters (requires_grad=True); there is no Hessian to take")
-    for name, value in (("X", X), ("y", y)):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if X.dim() == 0 or len(X) == 0:
-        raise ValueError(f"X must hold at least one sample, got shape {tuple(X.shape)}")
+    check_tensor("X", X, min_ndim=1, nonempty=True)
+    check_tensor("y", y)
     if y.dim() == 0 or len(y) != len(X):
         raise ValueError(f"y must have one target per row of X ({len(X)}), got shape {tuple(y.shape)}")
+    check_finite_tensor("X", X)
+    check_finite_tensor("y", y)
+    if loss_fn is not None:
+        check_callable("loss_fn", loss_fn)
 
 
 def flat_parameters(model: nn.Module) -> torch.Tensor:
     """The trainable parameters concatenated in ``named_parameters()`` order, detached: ``(P,)``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
 
 
@@ -101,11 +94,9 @@ class HessianOperator:
 
     def __init__(self, model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn=None,
                  batch_size: int | None = None):
-        _check_data(model, X, y)
-        if loss_fn is not None and not callable(loss_fn):
-            raise TypeError(f"loss_fn must be callable (output, target) -> scalar, got {type(loss_fn).__name__}")
+        _check_data(model, X, y, loss_fn)
         if batch_size is not None:
-            _check_int("batch_size", batch_size)
+            check_int("batch_size", batch_size, minimum=1)
         self.model = model
         self.loss_fn = loss_fn or default_loss(y)
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -122,6 +113,9 @@ class HessianOperator:
         y = y.to(self.device)
         self.y = y.to(self.dtype) if torch.is_floating_point(y) else y
         self.batch_size = batch_size or len(X)
+        if loss_fn is None:  # the targets must fit the outputs, checked on the first sample
+            with torch.no_grad(), _eval_mode(model):
+                check_targets("y", self.y, model(self.X[:1]))
         self._forward_mode = True
         self._gradient_graph = None  # (leaf, gradient with graph), built on the first product
 
@@ -248,11 +242,9 @@ def lanczos(matvec, start: torch.Tensor, steps: int):
     Returns ``(alphas, betas, Q)`` of shapes ``(r, steps)``, ``(r, steps - 1)``, ``(r, steps, P)``,
     float64.
     """
-    if not callable(matvec):
-        raise TypeError(f"matvec must be callable, got {type(matvec).__name__}")
-    if not isinstance(start, torch.Tensor) or start.dim() != 2:
-        raise ValueError(f"start must be a (runs, P) tensor, got {getattr(start, 'shape', start)!r}")
-    _check_int("steps", steps)
+    check_callable("matvec", matvec)
+    check_tensor("start", start, ndim=2)
+    check_int("steps", steps, minimum=1)
     runs, size = start.shape
     steps = min(steps, size)
     Q = torch.zeros(runs, steps, size, dtype=torch.float64, device=start.device)  # (r, m, P)
@@ -297,14 +289,13 @@ def top_eigenvalues(model: nn.Module, X: torch.Tensor, y: torch.Tensor, k: int =
     ``return_eigenvectors=True`` also the unit eigenvectors as ``(k, P)``.
     """
     operator = HessianOperator(model, X, y, loss_fn, batch_size)
-    _check_int("k", k)
+    check_int("k", k, minimum=1)
     if k > operator.size:
         raise ValueError(f"k={k} exceeds the number of parameters P={operator.size}")
-    if method not in ("lanczos", "power"):
-        raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
-    _check_int("max_iterations", max_iterations)
-    _check_positive("tol", tol)
-    _check_int("seed", seed, minimum=0)
+    check_choice("method", method, ("lanczos", "power"))
+    check_int("max_iterations", max_iterations, minimum=1)
+    check_positive("tol", tol)
+    check_seed("seed", seed)
     generator = torch.Generator().manual_seed(seed)
     if method == "power":
         values, vectors = _power_iteration(operator.matvec, operator.size, k, max_iterations, tol, generator)
@@ -395,11 +386,10 @@ def hessian_trace(model: nn.Module, X: torch.Tensor, y: torch.Tensor, probes: in
     the Rademacher estimate exact.
     """
     operator = HessianOperator(model, X, y, loss_fn, batch_size)
-    _check_int("probes", probes)
-    _check_int("chunk", chunk)
-    _check_int("seed", seed, minimum=0)
-    if distribution not in ("rademacher", "gaussian"):
-        raise ValueError(f"distribution must be 'rademacher' or 'gaussian', got {distribution!r}")
+    check_int("probes", probes, minimum=1)
+    check_int("chunk", chunk, minimum=1)
+    check_seed("seed", seed)
+    check_choice("distribution", distribution, ("rademacher", "gaussian"))
     generator = torch.Generator().manual_seed(seed)
     samples = []
     for start in range(0, probes, chunk):
@@ -430,7 +420,7 @@ class SpectralDensity:
     def density(self, grid, sigma: float) -> torch.Tensor:
         r"""The measure smoothed by a Gaussian of width ``sigma``:
         :math:`\phi_\sigma(t) = \frac1r\sum_{l,j}\tau_{l,j}\,\mathcal N(t;\theta_{l,j},\sigma^2)`, on ``grid``."""
-        _check_positive("sigma", sigma)
+        check_positive("sigma", sigma)
         grid = torch.as_tensor(grid, dtype=torch.float64)
         if grid.dim() != 1:
             raise ValueError(f"grid must be one-dimensional, got shape {tuple(grid.shape)}")
@@ -440,7 +430,7 @@ class SpectralDensity:
     def moment(self, power: int) -> float:
         r""":math:`\frac1P\operatorname{tr}H^p \approx \frac1r\sum_{l,j}\tau_{l,j}\theta_{l,j}^p`
         (exact per run, :math:`v^TH^pv` for the run's unit start vector, when :math:`p < 2\cdot` steps)."""
-        _check_int("power", power, minimum=0)
+        check_int("power", power, minimum=0)
         return float((self.weights * self.nodes ** power).sum(dim=1).mean())
 
     def trace(self) -> float:
@@ -459,9 +449,9 @@ def spectral_density(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
     share one batched Hessian product per step.
     """
     operator = HessianOperator(model, X, y, loss_fn, batch_size)
-    _check_int("steps", steps)
-    _check_int("runs", runs)
-    _check_int("seed", seed, minimum=0)
+    check_int("steps", steps, minimum=1)
+    check_int("runs", runs, minimum=1)
+    check_seed("seed", seed)
     generator = torch.Generator().manual_seed(seed)
     start = _random_unit(operator.size, runs, generator, "rademacher").to(operator.device)  # (r, P)
     alphas, betas, _ = lanczos(operator.matvec, start, steps)
@@ -505,9 +495,9 @@ def keskar_sharpness(model: nn.Module, X: torch.Tensor, y: torch.Tensor, epsilon
     uniform point of the box), keeping the best point seen. It is a lower bound of the true maximum.
     """
     operator = HessianOperator(model, X, y, loss_fn, batch_size)
-    _check_positive("epsilon", epsilon)
-    _check_int("steps", steps)
-    _check_int("seed", seed, minimum=0)
+    check_positive("epsilon", epsilon)
+    check_int("steps", steps, minimum=1)
+    check_seed("seed", seed)
     theta = operator.theta
     bound = epsilon * (theta.abs() + 1)  # (P,) half-widths of the box
     if random_start:
@@ -535,7 +525,7 @@ def per_sample_gradients(model: nn.Module, X: torch.Tensor, y: torch.Tensor, los
     as rows of a ``(N, P)`` tensor, computed with ``vmap(grad)`` over ``chunk`` samples at a time.
     Their mean is the full gradient :math:`\nabla f(\theta)`."""
     operator = HessianOperator(model, X, y, loss_fn)
-    _check_int("chunk", chunk)
+    check_int("chunk", chunk, minimum=1)
 
     def sample_loss(theta, x, target):
         return operator.loss_at(theta, x[None], target[None])
@@ -556,7 +546,8 @@ def per_sample_gradient_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor
     not vanish; the lecture calls a minimum where they are all small *individually flat*. Their mean
     square is the trace of the gradient-noise covariance that minibatch SGD feels.
     """
-    _check_int("chunk", chunk)
+    check_int("chunk", chunk, minimum=1)
+    _check_data(model, X, y, loss_fn)
     norms = []
     for start in range(0, len(X), chunk):
         rows = per_sample_gradients(model, X[start:start + chunk], y[start:start + chunk], loss_fn, chunk)
@@ -578,13 +569,12 @@ def rescale_layers(model: nn.Module, alpha: float, layer: int = 0) -> nn.Module:
     """
     import copy
 
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_positive("alpha", alpha)
+    check_module("model", model)
+    check_positive("alpha", alpha)
     layers = getattr(model, "layers", None)
     if not isinstance(layers, nn.ModuleList) or not all(isinstance(m, nn.Linear) for m in layers):
         raise TypeError("model must have an nn.ModuleList `layers` of nn.Linear (e.g. lecturelib.models.MLP)")
-    _check_int("layer", layer, minimum=0)
+    check_int("layer", layer, minimum=0)
     if layer + 1 >= len(layers):
         raise ValueError(f"layer must be below the last linear layer (< {len(layers) - 1}), got {layer}")
     activation = getattr(model, "activation", "relu")
@@ -615,10 +605,9 @@ class LossSnapshot:
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, target: float, loss_fn=None, measure_top: bool = False):
-        for name, value in (("X", X), ("y", y)):
-            if not isinstance(value, torch.Tensor):
-                raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-        _check_positive("target", target)
+        check_tensor("X", X)
+        check_tensor("y", y)
+        check_positive("target", target)
         self.X, self.y, self.target, self.loss_fn = X, y, float(target), loss_fn
         self.measure_top = bool(measure_top)
         self.state, self.epoch, self.loss = None, None, None

@@ -29,26 +29,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import check_int, check_module, check_positive, check_real, check_seed, check_tensor, check_type
+
 __all__ = ["batch_norm_forward", "batch_norm_backward", "BatchNormFunction", "BatchNorm", "LayerNorm",
            "InstanceNorm", "GroupNorm", "group_norm", "WeightNormLinear", "weight_normalize",
            "normalized_axes"]
-
-
-def _check_tensor(name, x, min_dim=2):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not torch.is_floating_point(x):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.dim() < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dimensions (batch, channels, ...), "
-                         f"got shape {tuple(x.shape)}")
-
-
-def _check_positive(name, value, kind=float):
-    ok = (isinstance(value, int) and not isinstance(value, bool)) if kind is int else \
-        (isinstance(value, (int, float)) and not isinstance(value, bool))
-    if not ok or value <= 0:
-        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
 
 
 def _channel_view(param, x):
@@ -73,8 +58,8 @@ def batch_norm_forward(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     Returns ``(y, cache)``: ``y`` has the shape of ``x``; ``cache`` holds ``x_hat`` (shape of
     ``x``), ``mean``, ``var`` and ``inv_std`` (each ``(C,)``) and ``gamma``, for the backward pass.
     """
-    _check_tensor("x", x)
-    _check_positive("eps", eps)
+    check_tensor("x", x, min_ndim=2, floating=True)
+    check_positive("eps", eps)
     channels = x.shape[1]
     for name, p in (("gamma", gamma), ("beta", beta)):
         if not isinstance(p, torch.Tensor) or p.shape != (channels,):
@@ -108,7 +93,7 @@ def batch_norm_backward(grad_y: torch.Tensor, cache: dict):
     The last formula collects the paper's three chain-rule terms (through :math:`\hat x_i`,
     :math:`\sigma^2` and :math:`\mu`). Returns ``(grad_x, grad_gamma, grad_beta)``.
     """
-    _check_tensor("grad_y", grad_y)
+    check_tensor("grad_y", grad_y, min_ndim=2, floating=True)
     if not isinstance(cache, dict) or not {"x_hat", "inv_std", "gamma"} <= set(cache):
         raise TypeError("cache must be the dict returned by batch_norm_forward (with x_hat, inv_std, gamma)")
     x_hat = cache["x_hat"]
@@ -161,10 +146,9 @@ class BatchNorm(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()
-        _check_positive("num_features", num_features, int)
-        _check_positive("eps", eps)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 < momentum <= 1:
-            raise ValueError(f"momentum must be a number in (0, 1], got {momentum!r}")
+        check_int("num_features", num_features, minimum=1)
+        check_positive("eps", eps)
+        check_real("momentum", momentum, 0.0, 1.0, open_min=True)
         self.num_features, self.eps, self.momentum, self.affine = num_features, float(eps), float(momentum), affine
         self.weight = nn.Parameter(torch.ones(num_features), requires_grad=affine)  # gamma, (C,)
         self.bias = nn.Parameter(torch.zeros(num_features), requires_grad=affine)  # beta, (C,)
@@ -173,7 +157,7 @@ class BatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_tensor("input", x)
+        check_tensor("input", x, min_ndim=2, floating=True)
         if x.shape[1] != self.num_features:
             raise ValueError(f"input must have {self.num_features} channels in dimension 1, got shape {tuple(x.shape)}")
         if not self.training:
@@ -212,13 +196,13 @@ class LayerNorm(nn.Module):
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
             raise ValueError(f"normalized_shape must be a positive int or tuple of them, got {normalized_shape!r}")
-        _check_positive("eps", eps)
+        check_positive("eps", eps)
         self.normalized_shape, self.eps, self.affine = shape, float(eps), affine
         self.weight = nn.Parameter(torch.ones(shape), requires_grad=affine)
         self.bias = nn.Parameter(torch.zeros(shape), requires_grad=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_tensor("input", x, min_dim=1)
+        check_tensor("input", x, min_ndim=1, floating=True)
         k = len(self.normalized_shape)
         if tuple(x.shape[-k:]) != self.normalized_shape:
             raise ValueError(f"input must end in shape {self.normalized_shape}, got {tuple(x.shape)}")
@@ -240,9 +224,9 @@ class GroupNorm(nn.Module):
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
         super().__init__()
-        _check_positive("num_groups", num_groups, int)
-        _check_positive("num_channels", num_channels, int)
-        _check_positive("eps", eps)
+        check_int("num_groups", num_groups, minimum=1)
+        check_int("num_channels", num_channels, minimum=1)
+        check_positive("eps", eps)
         if num_channels % num_groups:
             raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, float(eps), affine
@@ -250,7 +234,7 @@ class GroupNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_channels), requires_grad=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_tensor("input", x)
+        check_tensor("input", x, min_ndim=2, floating=True)
         if x.shape[1] != self.num_channels:
             raise ValueError(f"input must have {self.num_channels} channels in dimension 1, got shape {tuple(x.shape)}")
         grouped = x.reshape(x.shape[0], self.num_groups, -1)  # (N, G, C/G * spatial)
@@ -272,14 +256,14 @@ class InstanceNorm(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, affine: bool = True):
         super().__init__()
-        _check_positive("num_features", num_features, int)
-        _check_positive("eps", eps)
+        check_int("num_features", num_features, minimum=1)
+        check_positive("eps", eps)
         self.num_features, self.eps, self.affine = num_features, float(eps), affine
         self.weight = nn.Parameter(torch.ones(num_features), requires_grad=affine)
         self.bias = nn.Parameter(torch.zeros(num_features), requires_grad=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_tensor("input", x, min_dim=3)
+        check_tensor("input", x, min_ndim=3, floating=True)
         if x.shape[1] != self.num_features:
             raise ValueError(f"input must have {self.num_features} channels in dimension 1, got shape {tuple(x.shape)}")
         if x[0, 0].numel() < 2:
@@ -293,7 +277,7 @@ class InstanceNorm(nn.Module):
 
 def group_norm(num_groups: int):
     """A ``width -> GroupNorm(num_groups, width)`` factory for ``models.MLP(..., norm=...)``."""
-    _check_positive("num_groups", num_groups, int)
+    check_int("num_groups", num_groups, minimum=1)
 
     def build(width: int) -> GroupNorm:
         return GroupNorm(num_groups, width)
@@ -343,8 +327,8 @@ class WeightNormLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
-        _check_positive("in_features", in_features, int)
-        _check_positive("out_features", out_features, int)
+        check_int("in_features", in_features, minimum=1)
+        check_int("out_features", out_features, minimum=1)
         linear = nn.Linear(in_features, out_features, bias=bias)
         self.in_features, self.out_features = in_features, out_features
         self.weight_v = nn.Parameter(linear.weight.detach().clone())  # (out, in)
@@ -370,7 +354,7 @@ class WeightNormLinear(nn.Module):
         return self.weight_g.unsqueeze(1) * self.weight_v / self.weight_v.norm(dim=1, keepdim=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_tensor("input", x, min_dim=1)
+        check_tensor("input", x, min_ndim=1, floating=True)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"input must end in {self.in_features} features, got shape {tuple(x.shape)}")
         return torch.nn.functional.linear(x, self.weight, self.bias)
@@ -383,8 +367,7 @@ def weight_normalize(model: nn.Module) -> nn.Module:
     """Replace every ``nn.Linear`` inside ``model`` (in place) by an equivalent
     :class:`WeightNormLinear`, so ``weight_normalize(models.MLP(...))`` is the weight-normalised
     network of Salimans & Kingma (2016) computing the same function at the start. Returns ``model``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     for name, child in list(model.named_children()):
         if isinstance(child, nn.Linear):
             setattr(model, name, WeightNormLinear.from_linear(child))
@@ -408,15 +391,14 @@ def ioffe_mlp(n_in: int, n_classes: int, batch_norm: bool, init_std: float = 2.0
     """
     from .models import MLP
 
-    _check_positive("n_in", n_in, int)
-    _check_positive("n_classes", n_classes, int)
-    _check_positive("init_std", init_std)
-    if not isinstance(batch_norm, bool):
-        raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
+    check_int("n_in", n_in, minimum=1)
+    check_int("n_classes", n_classes, minimum=1)
+    check_positive("init_std", init_std)
+    check_type("batch_norm", batch_norm, bool, "True or False")
     if norm_layer is not None and (batch_norm or not callable(norm_layer)):
         raise ValueError(f"norm_layer must be a callable width -> module, used with batch_norm=False; "
                          f"got norm_layer={norm_layer!r}, batch_norm={batch_norm}")
-    torch.manual_seed(seed)
+    torch.manual_seed(check_seed("seed", seed))
     layer = norm_layer if norm_layer is not None else (BatchNorm if batch_norm else None)
     model = MLP([n_in, 100, 100, 100, n_classes], activation="sigmoid", norm=layer)
     with torch.no_grad():
@@ -434,8 +416,12 @@ def percentile_callback(X_probe: torch.Tensor, layer: int = -1, unit: int = 0, q
     """
     if not isinstance(X_probe, torch.Tensor) or X_probe.dim() != 2:
         raise TypeError(f"X_probe must be a (samples, features) tensor, got {type(X_probe).__name__}")
-    if not q or not all(0 <= v <= 100 for v in q):
-        raise ValueError(f"q must hold percentiles in [0, 100], got {q!r}")
+    if not isinstance(q, (tuple, list)) or not q:
+        raise ValueError(f"q must be a non-empty tuple of percentiles in [0, 100], got {q!r}")
+    for v in q:
+        check_real("q", v, 0.0, 100.0)
+    check_int("layer", layer)
+    check_int("unit", unit, minimum=0)
 
     def callback(model, epoch):
         was_training = model.training
@@ -453,9 +439,8 @@ def steps_to_accuracy(history, target: float, steps_per_epoch: int):
     """The first training step (``epoch * steps_per_epoch``) at which ``history.test_accuracy``
     reaches ``target``, or ``None`` if it never does (the "steps to 72.2%" column of Ioffe &
     Szegedy 2015, Figure 3)."""
-    if not 0 < target <= 1:
-        raise ValueError(f"target must be an accuracy in (0, 1], got {target!r}")
-    _check_positive("steps_per_epoch", steps_per_epoch, int)
+    check_real("target", target, 0.0, 1.0, open_min=True)
+    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
     for epoch, accuracy in zip(history.epoch, history.test_accuracy):
         if accuracy >= target:
             return epoch * steps_per_epoch

@@ -87,3 +87,16 @@ def test_bad_inputs_raise_named_errors():
         ResNet((1, 8, 8))(torch.randn(2, 63))
     with pytest.raises(TypeError, match="input"):
         ResNet((1, 8, 8))([1.0])
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ResNet((1, 40), num_classes=2.0), "num_classes"),
+    (lambda: ResNet((1, 40), blocks_per_stage=True), "blocks_per_stage"),
+    (lambda: SmallCNN((1, 8, 8), layers_per_stage=1.5), "layers_per_stage"),
+    (lambda: cifar_resnet(20, width_multiplier=2.0), "width_multiplier"),
+    (lambda: cifar_resnet(20.0), "depth"),
+    (lambda: ResNet((1, 40), widths=(8, 16.0)), "widths"),
+])
+def test_wrong_kinds_are_type_errors(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()

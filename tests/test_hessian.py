@@ -342,3 +342,53 @@ def test_rescaling_curves_keep_the_function(regressor):
     assert curves["top_original"] == pytest.approx(float(by_magnitude(torch.linalg.eigvalsh(H))[0]), rel=1e-6)
     with pytest.raises(ValueError, match="points"):
         rescaling_curves(model, X, y, alpha=2.0, points=2)
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+@pytest.mark.parametrize("entry", ["hessian_trace", "top_eigenvalues", "spectral_density", "keskar_sharpness",
+                                   "per_sample_gradient_norms", "HessianOperator"])
+@pytest.mark.parametrize("bad", [3, -1])
+def test_labels_out_of_range_are_named_by_every_entry_point(classifier, entry, bad):
+    model, X, y, _ = classifier
+    y = y.clone()
+    y[5] = bad
+    with pytest.raises(ValueError, match=r"y holds labels in .*3 outputs.*\[0, 2\]"):
+        getattr(hessian, entry)(model, X, y)
+
+
+@pytest.mark.parametrize("entry", ["top_eigenvalues", "hessian_trace", "HessianOperator"])
+def test_nan_data_is_refused(classifier, regressor, entry):
+    model, X, y, _ = classifier
+    X = X.clone()
+    X[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="X holds 1 NaN"):
+        getattr(hessian, entry)(model, X, y)
+    model, X, y, _ = regressor
+    with pytest.raises(ValueError, match="y holds"):
+        getattr(hessian, entry)(model, X, torch.full_like(y, float("inf")))
+
+
+def test_regression_targets_must_match_the_outputs(regressor):
+    model, X, y, _ = regressor
+    with pytest.raises(ValueError, match=r"y has shape .*y\.reshape\(-1, 1\)"):
+        hessian.top_eigenvalues(model, X, y.reshape(-1))
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda m, X, y: hessian.top_eigenvalues(m, X, y, tol=float("nan")), ValueError, "tol"),
+    (lambda m, X, y: hessian.top_eigenvalues(m, X, y, tol=float("inf")), ValueError, "tol"),
+    (lambda m, X, y: hessian.top_eigenvalues(m, X, y, k=1.0), TypeError, "k"),
+    (lambda m, X, y: hessian.top_eigenvalues(m, X, y, seed="x"), TypeError, "seed"),
+    (lambda m, X, y: hessian.keskar_sharpness(m, X, y, epsilon=float("inf")), ValueError, "epsilon"),
+    (lambda m, X, y: hessian.hessian_trace(m, X, y, probes=True), TypeError, "probes"),
+    (lambda m, X, y: hessian.HessianOperator(m, X, y, batch_size=0), ValueError, "batch_size"),
+    (lambda m, X, y: hessian.rescale_layers(MLP([2, 3, 1], "relu"), alpha=float("nan")), ValueError, "alpha"),
+    (lambda m, X, y: hessian.LossSnapshot(X, y, target=float("nan")), ValueError, "target"),
+    (lambda m, X, y: hessian.spectral_density(m, X, y, steps=3).density([0.0, 1.0], float("inf")), ValueError,
+     "sigma"),
+])
+def test_numbers_are_checked_nan_safely(classifier, call, error, name):
+    model, X, y, _ = classifier
+    with pytest.raises(error, match=name):
+        call(model, X, y)

@@ -292,3 +292,33 @@ def test_ioffe_mlp_norm_layer_and_run_experiment(tmp_path, monkeypatch):
     assert not first.from_cache and second.from_cache
     assert first.history.extras["p50"] == second.history.extras["p50"] and len(first.history.extras["p15"]) == 3
     assert all(a <= b <= c for a, b, c in zip(*(first.history.extras[k] for k in ("p15", "p50", "p85"))))
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: norm.batch_norm_forward(torch.randn(4, 3), torch.ones(3), torch.zeros(3), eps=float("nan")), "eps"),
+    (lambda: norm.batch_norm_forward(torch.randn(4, 3), torch.ones(3), torch.zeros(3), eps=float("inf")), "eps"),
+    (lambda: norm.BatchNorm(3, eps=float("nan")), "eps"),
+    (lambda: norm.BatchNorm(3, momentum=float("nan")), "momentum"),
+    (lambda: norm.LayerNorm(3, eps=float("nan")), "eps"),
+    (lambda: norm.GroupNorm(1, 3, eps=float("inf")), "eps"),
+    (lambda: norm.InstanceNorm(3, eps=-1.0), "eps"),
+    (lambda: norm.ioffe_mlp(8, 3, batch_norm=False, init_std=float("nan")), "init_std"),
+    (lambda: norm.percentile_callback(torch.zeros(4, 3), q=(float("nan"),)), "q"),
+])
+def test_nan_infinite_and_non_positive_numbers_are_refused(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: norm.BatchNorm(2.5), "num_features"),
+    (lambda: norm.BatchNorm(3, eps="1e-5"), "eps"),
+    (lambda: norm.group_norm(2.0), "num_groups"),
+    (lambda: norm.ioffe_mlp(8, 3, batch_norm=False, seed="x"), "seed"),
+    (lambda: norm.percentile_callback(torch.zeros(4, 3), layer=0.5), "layer"),
+])
+def test_wrong_kinds_are_type_errors(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()
