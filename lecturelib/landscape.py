@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import check_choice, check_int, check_module, check_positive, check_real, check_seed, check_type
 from .landscape_engine import evaluate_affine, model_state
 
 __all__ = ["NORMS", "IGNORES", "LandscapeResult", "random_direction", "normalize_direction",
@@ -78,25 +79,13 @@ class LandscapeResult:
 
 # ----------------------------------------------------------------------------- directions
 
-def _check_model(model, name="model"):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
 def _make_generator(generator):
     if generator is None:
         return None
     if isinstance(generator, torch.Generator):
         return generator
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        if generator < 0:
-            raise ValueError(f"generator as a seed must be a non-negative int, got {generator}")
-        return torch.Generator().manual_seed(int(generator))
+        return torch.Generator().manual_seed(check_seed("generator", generator))
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
 
 
@@ -113,8 +102,8 @@ def normalize_direction(direction: dict, weights: dict, norm="filter", ignore="b
 
     Returns a new dict; the inputs are not modified.
     """
-    _check_choice("norm", norm, NORMS)
-    _check_choice("ignore", ignore, IGNORES)
+    check_choice("norm", norm, NORMS)
+    check_choice("ignore", ignore, IGNORES)
     if not isinstance(direction, dict) or not isinstance(weights, dict):
         raise TypeError("direction and weights must be dicts name -> tensor, got "
                         f"{type(direction).__name__} and {type(weights).__name__}")
@@ -157,10 +146,10 @@ def random_direction(model: nn.Module, norm="filter", ignore="biasbn", generator
 
     Returns a dict ``name -> tensor`` with each tensor shaped like the parameter, on its device.
     """
-    _check_model(model)
-    _check_choice("norm", norm, NORMS)
-    _check_choice("ignore", ignore, IGNORES)
-    _check_choice("kind", kind, KINDS)
+    check_module("model", model)
+    check_choice("norm", norm, NORMS)
+    check_choice("ignore", ignore, IGNORES)
+    check_choice("kind", kind, KINDS)
     gen = _make_generator(generator)
     weights = model_state(model, include_buffers=(kind == "states"))
     raw = {}
@@ -177,9 +166,9 @@ def direction_between(model_a: nn.Module, model_b: nn.Module, kind: str = "weigh
     ``kind="states"`` moves the whole state, floating-point buffers such as batch-norm running
     statistics included (``dir_type="states"``). Both models must have the same architecture.
     """
-    _check_model(model_a, "model_a")
-    _check_model(model_b, "model_b")
-    _check_choice("kind", kind, KINDS)
+    check_module("model_a", model_a)
+    check_module("model_b", model_b)
+    check_choice("kind", kind, KINDS)
     state_a = model_state(model_a, include_buffers=(kind == "states"))
     state_b = model_state(model_b, include_buffers=(kind == "states"))
     if list(state_a) != list(state_b):
@@ -203,13 +192,13 @@ def direction_norm(direction: dict) -> float:
 # ----------------------------------------------------------------------------- slices
 
 def _grid_axis(name, steps, span):
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise ValueError(f"{name} steps must be an int >= 2, got {steps!r}")
-    if (not isinstance(span, (tuple, list)) or len(span) != 2
-            or not all(isinstance(v, (int, float, np.floating, np.integer)) for v in span)
-            or not span[0] < span[1]):
+    check_int("steps", steps, minimum=2)
+    if not isinstance(span, (tuple, list)) or len(span) != 2:
         raise ValueError(f"{name} span must be a pair (low, high) with low < high, got {span!r}")
-    return np.linspace(float(span[0]), float(span[1]), int(steps))
+    low, high = (check_real(f"span ({name} axis)", v) for v in span)
+    if not low < high:
+        raise ValueError(f"{name} span must be a pair (low, high) with low < high, got {span!r}")
+    return np.linspace(low, high, int(steps))
 
 
 def _pair(value, name):
@@ -256,7 +245,7 @@ def plane(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directions=None, s
     Returns:
         :class:`LandscapeResult` with ``loss[i, j]`` at ``(alphas[i], betas[j])``.
     """
-    _check_model(model)
+    check_module("model", model)
     steps_a, steps_b = _pair(steps, "steps")
     span_a, span_b = _pair(span, "span")
     alphas = _grid_axis("alpha", steps_a, span_a)
@@ -287,7 +276,7 @@ def line(model: nn.Module, X: torch.Tensor, y: torch.Tensor, direction: dict | N
     ``seed``. The other arguments are those of :func:`plane`. Returns a
     :class:`LandscapeResult` with ``betas=None`` and ``loss[i]`` at ``alphas[i]``.
     """
-    _check_model(model)
+    check_module("model", model)
     alphas = _grid_axis("alpha", steps, span)
     if direction is None:
         direction = _default_directions(model, 1, norm, ignore, seed, kind)[0]
@@ -309,8 +298,8 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, X: torch.Tensor, y: torc
     ``kind="states"`` also interpolates batch-norm running statistics. The model is evaluated in
     evaluation mode on ``X, y``. Returns a :class:`LandscapeResult` with ``betas=None``.
     """
-    _check_model(model_a, "model_a")
-    _check_model(model_b, "model_b")
+    check_module("model_a", model_a)
+    check_module("model_b", model_b)
     if alphas is None:
         alphas = np.arange(-10, 31) / 20.0
     alphas = np.asarray(alphas, dtype=np.float64)
@@ -337,16 +326,15 @@ def rescale_relu_layers(model: nn.Module, factors) -> nn.Module:
 
     from .models import MLP
 
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a lecturelib.models.MLP, got {type(model).__name__}")
+    check_type("model", model, MLP, "a lecturelib.models.MLP")
     if model.activation not in ("relu", "leaky_relu", "identity") or model.norm is not None or any(model.residual_mask):
         raise ValueError("rescale_relu_layers needs a plain MLP with activation 'relu', 'leaky_relu' or "
                          f"'identity' and no normalisation or residual layers; got activation={model.activation!r}, "
                          f"norm={model.norm!r}, residual={model.residual}")
-    factors = [float(c) for c in factors]
     hidden = len(model.layers) - 1
-    if len(factors) != hidden or not all(c > 0 for c in factors):
-        raise ValueError(f"factors must hold {hidden} positive numbers (one per hidden layer), got {factors}")
+    if not isinstance(factors, (tuple, list)) or len(factors) != hidden:
+        raise ValueError(f"factors must hold {hidden} positive numbers (one per hidden layer), got {factors!r}")
+    factors = [check_positive(f"factors[{j}]", c) for j, c in enumerate(factors)]
     scaled = copy.deepcopy(model)
     with torch.no_grad():
         for j, c in enumerate(factors):
@@ -359,14 +347,14 @@ def rescale_relu_layers(model: nn.Module, factors) -> nn.Module:
 
 def parameter_norm(model: nn.Module) -> float:
     r"""Euclidean norm :math:`\|\theta\|_2` of all parameters (Li et al. 2018, fig. 2b/e)."""
-    _check_model(model)
+    check_module("model", model)
     return float(torch.sqrt(sum((p.detach().double() ** 2).sum() for p in model.parameters())))
 
 
 def weight_values(model: nn.Module) -> np.ndarray:
     """All entries of the parameters with more than one dimension (weight matrices and conv
     kernels, not biases), as one flat NumPy array: what Li et al.'s weight histograms count."""
-    _check_model(model)
+    check_module("model", model)
     chunks = [p.detach().cpu().double().flatten() for p in model.parameters() if p.dim() > 1]
     if not chunks:
         raise ValueError("model has no parameter with more than one dimension")

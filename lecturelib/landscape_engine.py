@@ -37,7 +37,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from .device import get_device
+from ._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_targets,
+                      check_tensor)
+from .device import resolve_device
 
 __all__ = ["ENGINES", "LOOP_THRESHOLD_MACS", "ELEMENT_BUDGET", "model_state", "evaluate_affine",
            "forward_macs", "first_linear_layer"]
@@ -125,27 +127,27 @@ def first_linear_layer(model: nn.Module, X: torch.Tensor):
 
 
 def _check_inputs(model, X, y, directions, coefficients, origin, loss_fn, engine, chunk_size, batch_size):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    for name, value in (("X", X), ("y", y)):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    check_module("model", model)
+    check_tensor("X", X, min_ndim=1)
+    check_tensor("y", y, min_ndim=1)
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X and y must hold the same positive number of samples, got {len(X)} and {len(y)}")
+    check_finite_tensor("X", X)
+    check_finite_tensor("y", y)
     if not isinstance(directions, (list, tuple)) or not directions or not all(isinstance(d, dict) for d in directions):
         raise TypeError("directions must be a non-empty list of dicts name -> tensor")
     if not isinstance(coefficients, torch.Tensor) or coefficients.dim() != 2 or coefficients.shape[1] != len(directions):
         shape = tuple(coefficients.shape) if isinstance(coefficients, torch.Tensor) else type(coefficients).__name__
         raise ValueError(f"coefficients must be a tensor of shape (points, {len(directions)}), got {shape}")
+    check_finite_tensor("coefficients", coefficients)
     if origin is not None and not isinstance(origin, dict):
         raise TypeError(f"origin must be a dict name -> tensor or None, got {type(origin).__name__}")
-    if loss_fn is not None and not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable or None, got {type(loss_fn).__name__}")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if loss_fn is not None:
+        check_callable("loss_fn", loss_fn)
+    check_choice("engine", engine, ENGINES)
     for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+        if value is not None:
+            check_int(name, value, minimum=1)
 
 
 def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directions, coefficients,
@@ -170,7 +172,7 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
         for float targets.
     """
     _check_inputs(model, X, y, directions, coefficients, origin, loss_fn, engine, chunk_size, batch_size)
-    device = torch.device(device) if device is not None else get_device()
+    device = resolve_device(device)
     work = copy.deepcopy(model).to(device).eval()
     base = model_state(work, include_buffers=True)
     dtype = next(iter(base.values())).dtype if base else torch.float32
@@ -197,6 +199,8 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
     y = y.to(device)
     classify = not torch.is_floating_point(y)
     if loss_fn is None:
+        with torch.no_grad():  # labels or target shapes must fit the outputs, checked on one sample
+            check_targets("y", y, work(X[:1]))
         loss_fn = _cross_entropy if classify else _mean_squared_error
     coefficients = coefficients.to(device=device, dtype=dtype)
     macs, elements, first = _probe(work, X)

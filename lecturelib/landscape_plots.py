@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import plotting
+from ._checks import check_int, check_real, check_type
 from .landscape import LandscapeResult
 
 __all__ = ["contour", "filled_contour", "surface", "curves", "contour_levels"]
 
 
 def _check_plane(result):
-    if not isinstance(result, LandscapeResult):
-        raise TypeError(f"result must be a LandscapeResult, got {type(result).__name__}")
+    check_type("result", result, LandscapeResult, "a LandscapeResult")
     if not result.is_plane:
         raise ValueError("result is a 1-D slice (betas is None); use curves() for lines and interpolations")
 
@@ -30,8 +30,7 @@ def _values(result, log):
 def contour_levels(values: np.ndarray, count: int = 12, origin_value: float | None = None) -> np.ndarray:
     """``count`` increasing levels between the smallest value (or ``origin_value``) and the
     95th percentile, so one steep corner does not squeeze every contour into the minimum."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-        raise ValueError(f"count must be an int >= 2, got {count!r}")
+    check_int("count", count, minimum=2)
     values = np.asarray(values, dtype=np.float64)
     low = float(np.nanmin(values)) if origin_value is None else float(origin_value)
     high = float(np.nanpercentile(values, 95))
@@ -85,7 +84,7 @@ def surface(result: LandscapeResult, ax=None, log: bool = False, clip: float | N
         raise ValueError("ax must be a 3-D axis: fig.add_subplot(projection='3d')")
     z = _values(result, log)
     if clip is not None:
-        z = np.minimum(z, clip)
+        z = np.minimum(z, check_real("clip", clip))
     a, b = np.meshgrid(result.alphas, result.betas, indexing="ij")  # both (n_alpha, n_beta), like z
     ax.plot_surface(a, b, z, cmap=plotting.SEQUENTIAL_CMAP, linewidth=0, antialiased=True, rstride=1, cstride=1)
     ax.set_xlabel(r"$\alpha$")

@@ -327,3 +327,54 @@ def test_landscape_widget_builds_and_redraws():
         landscape_explorer({"a": _mlp(0)}, X, y, steps=2)
     with pytest.raises(ValueError, match="models"):
         landscape_explorer({}, X, y)
+
+
+# ----------------------------------------------------------------------------- bad input gets a clear error
+
+@pytest.mark.parametrize("entry", ["line", "plane", "interpolate", "evaluate_affine"])
+@pytest.mark.parametrize("bad", [4, -1])
+def test_labels_out_of_range_are_named_by_every_entry_point(entry, bad):
+    model = _mlp()  # 4 outputs
+    X, y = _classification()
+    y = y.clone()
+    y[0] = bad
+    calls = {"line": lambda: L.line(model, X, y, steps=3, device="cpu"),
+             "plane": lambda: L.plane(model, X, y, steps=3, device="cpu"),
+             "interpolate": lambda: L.interpolate(model, _mlp(1), X, y, alphas=[0.0, 1.0], device="cpu"),
+             "evaluate_affine": lambda: evaluate_affine(model, X, y, [L.random_direction(model)],
+                                                        torch.zeros(2, 1), device="cpu")}
+    with pytest.raises(ValueError, match=r"y holds labels in .*4 outputs.*\[0, 3\]"):
+        calls[entry]()
+
+
+def test_nan_inputs_and_mismatched_regression_targets_are_refused():
+    model = _mlp(widths=(3, 6, 1))
+    X = torch.randn(10, 3)
+    with pytest.raises(ValueError, match="X holds 30 NaN"):
+        L.line(model, torch.full_like(X, float("nan")), torch.zeros(10, 1), steps=3, device="cpu")
+    with pytest.raises(ValueError, match=r"y has shape \(10,\).*y\.reshape\(-1, 1\)"):
+        L.line(model, X, torch.zeros(10), steps=3, device="cpu")
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda m, X, y: L.line(m, X, y, steps=3, span=(-float("inf"), 1.0)), ValueError, "span"),
+    (lambda m, X, y: L.line(m, X, y, steps=3, span=(0.0, float("nan"))), ValueError, "span"),
+    (lambda m, X, y: L.line(m, X, y, steps=3.0), TypeError, "steps"),
+    (lambda m, X, y: L.plane(m, X, y, steps=3, batch_size=2.5), TypeError, "batch_size"),
+    (lambda m, X, y: L.line(m, X, y, steps=3, device="cuda:x"), ValueError, "device"),
+    (lambda m, X, y: L.random_direction(m, generator=-1), ValueError, "generator"),
+    (lambda m, X, y: L.rescale_relu_layers(MLP([1, 3, 1], "relu"), [float("inf")]), ValueError, "factors"),
+    (lambda m, X, y: L.rescale_relu_layers(MLP([1, 3, 1], "relu"), [float("nan")]), ValueError, "factors"),
+    (lambda m, X, y: LP.contour_levels(np.zeros(4), count=3.0), TypeError, "count"),
+])
+def test_numbers_are_checked_nan_safely(call, error, name):
+    X, y = _classification()
+    with pytest.raises(error, match=name):
+        call(_mlp(), X, y)
+
+
+def test_missing_cuda_is_named_like_get_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X, y = _classification()
+    with pytest.raises(RuntimeError, match="device='cuda' but torch sees no CUDA"):
+        L.line(_mlp(), X, y, steps=3, device="cuda")
