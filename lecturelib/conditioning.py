@@ -22,13 +22,34 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._checks import check_finite_tensor, check_int, check_nonnegative, check_real, check_seed, check_tensor, check_type
+
 __all__ = ["design_matrix", "least_squares_hessian", "least_squares_solution", "condition_number",
            "GradientDescentRun", "gradient_descent_steps", "exact_steps", "predicted_steps", "gaussian_cloud"]
 
 
+def _check_unit(name, value) -> float:
+    """``tol`` and ``rtol``: a number strictly between 0 and 1."""
+    if not 0.0 < check_real(name, value) < 1.0:
+        raise ValueError(f"{name} must be a float in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_lr(lr, top) -> float:
+    """A step size for which gradient descent on a quadratic with top curvature ``top`` converges."""
+    if not 0.0 < check_real("lr", lr) < 2.0 / top:
+        raise ValueError(f"lr must be a number in (0, 2/lambda_max) = (0, {2.0 / top:.4g}) for this data, got {lr!r}")
+    return float(lr)
+
+
+def _check_positive_int(name, value) -> int:
+    if check_int(name, value) < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 def _as_matrix(X, name="X") -> torch.Tensor:
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(X).__name__}")
+    check_tensor(name, X)
     if X.dim() != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"{name} must be a (samples, features) matrix, got shape {tuple(X.shape)}")
     if not torch.is_floating_point(X) or not torch.isfinite(X).all():
@@ -37,9 +58,7 @@ def _as_matrix(X, name="X") -> torch.Tensor:
 
 
 def _as_targets(Y, n) -> torch.Tensor:
-    if not isinstance(Y, torch.Tensor):
-        raise TypeError(f"Y must be a torch.Tensor, got {type(Y).__name__}")
-    Y = Y.detach().double()
+    Y = check_tensor("Y", Y).detach().double()
     if Y.dim() == 1:
         Y = Y[:, None]
     if Y.dim() != 2 or Y.shape[0] != n:
@@ -51,8 +70,7 @@ def _as_targets(Y, n) -> torch.Tensor:
 
 def design_matrix(X: torch.Tensor, fit_bias: bool = True) -> torch.Tensor:
     r""":math:`\tilde X = [X, \mathbf 1]` in float64 (``(N, d+1)``), or ``X`` itself without a bias."""
-    if not isinstance(fit_bias, bool):
-        raise TypeError(f"fit_bias must be True or False, got {fit_bias!r}")
+    check_type("fit_bias", fit_bias, bool, "True or False")
     X = _as_matrix(X)
     return torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype)], dim=1) if fit_bias else X
 
@@ -80,12 +98,11 @@ def condition_number(H: torch.Tensor, rtol: float = 1e-10) -> float:
     never moves along them and the loss does not depend on them. What remains is the condition
     number that governs convergence of the loss.
     """
-    if not isinstance(H, torch.Tensor):
-        raise TypeError(f"H must be a torch.Tensor, got {type(H).__name__}")
+    check_tensor("H", H)
     if H.dim() != 2 or H.shape[0] != H.shape[1]:
         raise ValueError(f"H must be a square matrix, got shape {tuple(H.shape)}")
-    if not isinstance(rtol, float) or not 0.0 < rtol < 1.0:
-        raise ValueError(f"rtol must be a float in (0, 1), got {rtol!r}")
+    check_finite_tensor("H", H)
+    _check_unit("rtol", rtol)
     H = H.detach().double()
     if not torch.allclose(H, H.T, rtol=1e-10, atol=1e-12 * float(H.abs().max().clamp_min(1e-300))):
         raise ValueError("H must be symmetric")
@@ -122,12 +139,9 @@ def gradient_descent_steps(X: torch.Tensor, Y: torch.Tensor, tol: float = 1e-6, 
     """
     Xt = design_matrix(X, fit_bias)  # (N, d+1)
     Y = _as_targets(Y, len(Xt))  # (N, k)
-    if not isinstance(tol, float) or not 0.0 < tol < 1.0:
-        raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
-    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
-        raise ValueError(f"record_every must be a positive int, got {record_every!r}")
+    _check_unit("tol", tol)
+    _check_positive_int("max_steps", max_steps)
+    _check_positive_int("record_every", record_every)
     n = len(Xt)
     H = (Xt.T @ Xt / n).numpy()  # (d+1, d+1)
     b = (Xt.T @ Y / n).numpy()  # (d+1, k)
@@ -135,8 +149,8 @@ def gradient_descent_steps(X: torch.Tensor, Y: torch.Tensor, tol: float = 1e-6, 
     top = float(np.linalg.eigvalsh(H)[-1])
     if lr is None:
         lr = 1.0 / top
-    elif isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0.0 < lr < 2.0 / top:
-        raise ValueError(f"lr must be a number in (0, 2/lambda_max) = (0, {2.0 / top:.4g}) for this data, got {lr!r}")
+    else:
+        _check_lr(lr, top)
     w_star = least_squares_solution(X, Y, fit_bias).numpy()
     loss_star = 0.5 * float(np.sum(w_star * (H @ w_star))) - float(np.sum(w_star * b)) + c
     w = np.zeros_like(b)
@@ -165,8 +179,7 @@ def predicted_steps(H: torch.Tensor, tol: float = 1e-6, rtol: float = 1e-10) -> 
     r"""The worst-case estimate :math:`t \approx \kappa \ln(1/\text{tol})` of the number of steps of
     gradient descent with :math:`\eta = 1/\lambda_{\max}` (from :math:`(1-1/\kappa)^{2t} \le \text{tol}`,
     so :math:`t = \ln(1/\text{tol}) / (-2\ln(1 - 1/\kappa))`)."""
-    if not isinstance(tol, float) or not 0.0 < tol < 1.0:
-        raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
+    _check_unit("tol", tol)
     kappa = condition_number(H, rtol)
     if kappa == 1.0:
         return 1.0
@@ -186,17 +199,15 @@ def exact_steps(X: torch.Tensor, Y: torch.Tensor, tol: float = 1e-6, lr: float |
     """
     Xt = design_matrix(X, fit_bias)
     Y = _as_targets(Y, len(Xt))
-    if not isinstance(tol, float) or not 0.0 < tol < 1.0:
-        raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+    _check_unit("tol", tol)
+    _check_positive_int("max_steps", max_steps)
     H = Xt.T @ Xt / len(Xt)
     eigenvalues, vectors = torch.linalg.eigh(H)
     top = float(eigenvalues[-1])
     if lr is None:
         lr = 1.0 / top
-    elif isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0.0 < lr < 2.0 / top:
-        raise ValueError(f"lr must be a number in (0, 2/lambda_max) = (0, {2.0 / top:.4g}) for this data, got {lr!r}")
+    else:
+        _check_lr(lr, top)
     w_star = least_squares_solution(X, Y, fit_bias)  # (d+1, k)
     weights = eigenvalues.clamp_min(0) * ((vectors.T @ w_star) ** 2).sum(dim=1)  # lambda_i |u_i^T e_0|^2
     keep = weights > 0
@@ -230,20 +241,17 @@ def gaussian_cloud(n: int = 500, mean=(4.0, 2.0), stds=(3.0, 0.3), angle_degrees
     r"""A correlated 2-D Gaussian cloud and a linear target: :math:`x = \mu + R_\theta\,
     \mathrm{diag}(s)\,z`, :math:`z \sim N(0, I)`, and :math:`y = 1.5 x_1 - 2 x_2 + 0.5 + \varepsilon`,
     :math:`\varepsilon \sim N(0, \text{noise}^2)`. Returns ``X`` ``(n, 2)`` and ``y`` ``(n,)``, float64."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 3:
-        raise ValueError(f"n must be an int >= 3, got {n!r}")
+    check_int("n", n, minimum=3)
     for name, pair in (("mean", mean), ("stds", stds)):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or \
-                not all(isinstance(v, (int, float)) and math.isfinite(v) for v in pair):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"{name} must be a pair of finite numbers, got {pair!r}")
+        for v in pair:
+            check_real(name, v)
     if not all(v > 0 for v in stds):
         raise ValueError(f"stds must be positive, got {stds!r}")
-    if not isinstance(angle_degrees, (int, float)) or not math.isfinite(angle_degrees):
-        raise ValueError(f"angle_degrees must be a finite number, got {angle_degrees!r}")
-    if not isinstance(noise, (int, float)) or noise < 0:
-        raise ValueError(f"noise must be a non-negative number, got {noise!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_real("angle_degrees", angle_degrees)
+    check_nonnegative("noise", noise)
+    check_seed("seed", seed)
     generator = torch.Generator().manual_seed(seed)
     theta = math.radians(angle_degrees)
     rotation = torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]],

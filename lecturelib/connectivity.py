@@ -37,6 +37,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_nonnegative,
+                      check_seed, check_targets, check_tensor)
 from .cache import CachedRun, cached_fit
 from .data import DataSplit
 from .models import MLP
@@ -49,11 +51,6 @@ __all__ = [
 ]
 
 CURVE_KINDS = ("line", "bezier", "polychain")
-
-
-def _check_kind(kind):
-    if not isinstance(kind, str) or kind not in CURVE_KINDS:
-        raise ValueError(f"kind must be one of {CURVE_KINDS}, got {kind!r}")
 
 
 def _as_t(t) -> torch.Tensor:
@@ -81,7 +78,7 @@ def curve_coefficients(kind: str, t):
 
     ``t`` is a number or a 1-D sequence in [0, 1]; returns three float64 tensors of ``t``'s shape.
     """
-    _check_kind(kind)
+    check_choice("kind", kind, CURVE_KINDS)
     t = _as_t(t)
     if kind == "line":
         return 1 - t, torch.zeros_like(t), t
@@ -92,8 +89,7 @@ def curve_coefficients(kind: str, t):
 
 def parameter_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """Detached copies of ``model``'s parameters, ``{name: tensor}`` in ``named_parameters()`` order."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
@@ -108,8 +104,7 @@ def parameter_fingerprint(model: nn.Module) -> str:
 
 def _check_compatible(start: nn.Module, end: nn.Module):
     for label, model in (("start", start), ("end", end)):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"{label} must be a torch.nn.Module, got {type(model).__name__}")
+        check_module(label, model)
         if any(isinstance(m, _BatchNorm) for m in model.modules()):
             raise ValueError(f"{label} contains batch normalisation; a curve needs BN statistics recomputed "
                              "at every t (Garipov et al.), which this module does not do: use a BN-free model")
@@ -147,9 +142,8 @@ class Curve(nn.Module):
     def __init__(self, start: nn.Module, end: nn.Module, kind: str = "bezier", seed: int = 0, t_eval: float = 0.5):
         super().__init__()
         _check_compatible(start, end)
-        _check_kind(kind)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        check_choice("kind", kind, CURVE_KINDS)
+        check_seed("seed", seed)
         if _as_t(t_eval).dim() != 0:
             raise ValueError(f"t_eval must be one number in [0, 1], got {t_eval!r}")
         self.t_eval = float(_as_t(t_eval))
@@ -246,13 +240,16 @@ def path_profile(curve: Curve, X: torch.Tensor, y: torch.Tensor, t=None, loss_fn
     """
     if not isinstance(curve, Curve):
         raise TypeError(f"curve must be a lecturelib.connectivity.Curve, got {type(curve).__name__}")
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"X and y must be tensors, got {type(X).__name__} and {type(y).__name__}")
+    check_tensor("X", X, min_ndim=1)
+    check_tensor("y", y, min_ndim=1)
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X and y must hold the same positive number of samples, got {len(X)} and {len(y)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_finite_tensor("X", X)
+    check_int("batch_size", batch_size, minimum=1)
+    if loss_fn is not None:
+        check_callable("loss_fn", loss_fn)
     ts = _as_t(np.linspace(0, 1, 61) if t is None else t).reshape(-1)
+    check = loss_fn is None  # the default losses: labels or target shapes must fit the outputs
     loss_fn = loss_fn or default_loss(y)
     classify = not torch.is_floating_point(y)
     device = curve.start_0.device
@@ -266,6 +263,9 @@ def path_profile(curve: Curve, X: torch.Tensor, y: torch.Tensor, t=None, loss_fn
         for begin in range(0, len(X), batch_size):
             out = functional_call(curve.template, params, (X[begin:begin + batch_size],))  # (batch, outputs)
             yb = y[begin:begin + batch_size]
+            if check:
+                check_targets("y", y, out)
+                check = False
             total += float(loss_fn(out, yb)) * len(yb)
             if classify:
                 correct += int((out.argmax(dim=1) == yb).sum())
@@ -347,6 +347,7 @@ def plane_basis(start: dict, end: dict, bend: dict, min_angle: float = 1e-6):
     """
     for point, name in ((start, "start"), (end, "end"), (bend, "bend")):
         _check_point(point, name)
+    check_nonnegative("min_angle", min_angle)
     _same_keys(start, end, "start", "end")
     _same_keys(start, bend, "start", "bend")
     w1, w2, theta = _flat(start), _flat(end), _flat(bend)
@@ -431,8 +432,7 @@ def train_endpoints(split: DataSplit, seeds=(1, 2), widths=(64, 64, 64, 10), act
         raise ValueError(f"seeds must be a non-empty tuple of ints, got {seeds!r}")
     runs = []
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seeds must hold non-negative ints, got {seed!r}")
+        check_seed("seeds", seed)
         config = dict(key, widths=list(widths), activation=activation, epochs=epochs, lr=lr, momentum=momentum,
                       batch_size=batch_size, seed=seed)
 
@@ -456,7 +456,7 @@ def train_curve(start: nn.Module, end: nn.Module, split: DataSplit, kind: str = 
     (Garipov et al. 2018) using Adam (Kingma & Ba 2015); the run's ``History`` holds the losses at
     the curve's midpoint :math:`\phi(\frac12)`. ``seed`` orders the minibatches and the :math:`t` draws.
     """
-    _check_kind(kind)
+    check_choice("kind", kind, CURVE_KINDS)
     if kind == "line":
         raise ValueError("kind='line' has nothing to train; use 'bezier' or 'polychain'")
     config = dict(_split_key(split), kind=kind, start=parameter_fingerprint(start), end=parameter_fingerprint(end),

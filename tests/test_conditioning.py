@@ -131,3 +131,32 @@ def test_whitening_checker():
     assert not uncentred.passed and "mean" in uncentred.message
     with pytest.raises(TypeError, match="must be a function"):
         ex.check_whitening("nope")
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+def test_nan_in_a_hessian_is_named():
+    H = torch.eye(3)
+    H[1, 1] = float("nan")
+    with pytest.raises(ValueError, match="H holds 1 NaN"):
+        C.condition_number(H)
+    with pytest.raises(ValueError, match="H holds"):
+        C.predicted_steps(torch.full((2, 2), float("inf")))
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda X, Y: C.gradient_descent_steps(X, Y, tol=float("nan")), ValueError, "tol"),
+    (lambda X, Y: C.gradient_descent_steps(X, Y, tol="small"), TypeError, "tol"),
+    (lambda X, Y: C.gradient_descent_steps(X, Y, lr=float("nan")), ValueError, "lr"),
+    (lambda X, Y: C.exact_steps(X, Y, lr="0.1"), TypeError, "lr"),
+    (lambda X, Y: C.exact_steps(X, Y, max_steps=2.0), TypeError, "max_steps"),
+    (lambda X, Y: C.condition_number(torch.eye(2), rtol=float("nan")), ValueError, "rtol"),
+    (lambda X, Y: C.gaussian_cloud(noise=float("nan")), ValueError, "noise"),
+    (lambda X, Y: C.gaussian_cloud(seed="x"), TypeError, "seed"),
+    (lambda X, Y: C.gaussian_cloud(n=10.0), TypeError, "n"),
+    (lambda X, Y: C.gaussian_cloud(stds=(1.0, float("nan"))), ValueError, "stds"),
+])
+def test_numbers_are_checked_nan_safely(call, error, name):
+    X, Y = _problem()
+    with pytest.raises(error, match=name):
+        call(X, Y)

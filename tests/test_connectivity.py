@@ -380,3 +380,34 @@ def test_plane_functions_reject_mismatched_points(nets):
         cn.plane_basis(start, other, start)
     with pytest.raises(ValueError, match="same names"):
         cn.plane_coordinates({"w": torch.zeros(2)}, start, (start, start))
+
+
+# ------------------------------------------------------------------ bad input gets a clear error
+
+def test_path_profile_refuses_bad_labels_nan_inputs_and_mismatched_targets(nets, batch):
+    X, y = batch
+    curve = cn.Curve(*nets)
+    bad = y.clone()
+    bad[0] = 4  # the nets have 4 outputs
+    with pytest.raises(ValueError, match=r"y holds labels in .*4 outputs.*\[0, 3\]"):
+        cn.path_profile(curve, X, bad, t=[0.0, 1.0])
+    with pytest.raises(ValueError, match="X holds"):
+        cn.path_profile(curve, torch.full_like(X, float("nan")), y, t=[0.0])
+    with pytest.raises(ValueError, match=r"y has shape \(16,\).*y\.reshape\(-1, 4\)"):
+        cn.path_profile(curve, X, torch.zeros(16, dtype=torch.float64), t=[0.0])
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda nets: cn.Curve(*nets, seed="x"), TypeError, "seed"),
+    (lambda nets: cn.Curve(*nets, seed=1.5), TypeError, "seed"),
+    (lambda nets: cn.train_endpoints(DataSplit(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long),
+                                               torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)),
+                                     seeds=("a",)), TypeError, "seeds"),
+    (lambda nets: cn.plane_basis(*cn.Curve(*nets).endpoints(), cn.Curve(*nets).bend_point(),
+                                 min_angle=float("nan")), ValueError, "min_angle"),
+    (lambda nets: cn.path_profile(cn.Curve(*nets), torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, dtype=torch.long),
+                                  batch_size=2.0), TypeError, "batch_size"),
+])
+def test_numbers_are_checked_nan_safely(nets, call, error, name):
+    with pytest.raises(error, match=name):
+        call(nets)
