@@ -47,7 +47,7 @@ from .train import History
 __all__ = ["CachedRun", "config_key", "data_fingerprint", "cache_path", "cached_fit", "clear_cache"]
 
 _NAME_BODY = r"[A-Za-z0-9_.-]+"
-_NAME = re.compile(rf"^{_NAME_BODY}$")
+_NAME = re.compile(_NAME_BODY)
 _KEY = r"[0-9a-f]{16}"
 
 
@@ -128,7 +128,7 @@ def config_key(config: dict, data_digest: str = "") -> str:
 
 
 def _check_name(name) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):  # not match(): "$" lets "run\n" through
         raise ValueError(f"name must be a non-empty string of letters, digits, '_', '.', '-', got {name!r}")
 
 
@@ -153,7 +153,7 @@ def _load(path: Path, model: nn.Module, config: dict, data_digest: str) -> Histo
     try:
         model.load_state_dict(record["state_dict"])
         return History.from_dict(record["history"])
-    except (RuntimeError, TypeError) as error:
+    except (RuntimeError, TypeError, KeyError, ValueError) as error:
         raise storage.CorruptCacheError(f"{path}: does not fit the model ({error})") from error
 
 

@@ -75,6 +75,8 @@ def test_clear_cache():
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="name"):
         cache.cached_fit("bad name/..", {}, _build, _train, data=SPLIT)
+    with pytest.raises(ValueError, match="name"):
+        cache.cache_path("run\n", {}, data=SPLIT)  # a trailing newline would end up in the file name
     with pytest.raises(TypeError, match="config must be a dict"):
         cache.config_key([1, 2])
     with pytest.raises(TypeError, match="JSON"):
