@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ._checks import check_module, check_real, check_seed, check_tensor
 from .models import get_activation
 
 __all__ = ["SCHEMES", "scheme_names", "resolve_scheme", "weight_std", "init_weight_", "initialize",
@@ -136,12 +137,11 @@ def initialize(model: nn.Module, scheme, bias: float = 0.0, seed: int | None = N
     (Glorot & Bengio 2010 use 0). With ``seed`` the draws come from a private generator, so the
     result does not depend on the global random state. Returns ``model``.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias):
         raise ValueError(f"bias must be a finite number, got {bias!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    if seed is not None:
+        check_seed("seed", seed)
     resolve_scheme(scheme)  # fail early, before touching any layer
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
@@ -219,8 +219,7 @@ def activation_statistics(X: torch.Tensor, depth: int, width: int, activation: s
     for name, value in (("depth", depth), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed("seed", seed)
     if not isinstance(saturation_threshold, float) or not 0.5 < saturation_threshold < 1.0:
         raise ValueError(f"saturation_threshold must be a float in (0.5, 1), got {saturation_threshold!r}")
     spec = get_activation(activation)
@@ -305,8 +304,7 @@ def hidden_layer_statistics(model: nn.Module, X: torch.Tensor) -> dict[str, list
     """
     if not hasattr(model, "forward_with_states"):
         raise TypeError(f"model must be a lecturelib.models.MLP (with forward_with_states), got {type(model).__name__}")
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    check_tensor("X", X)
     was_training = model.training
     model.eval()
     try:
@@ -338,10 +336,9 @@ def track_training(model: nn.Module, data, lr: float, steps: int, batch_size: in
                         ("probe_size", probe_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+    if not check_real("lr", lr) > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed("seed", seed)
     model = model.cpu()
     optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
     X, y = data.X_train, data.y_train  # (N, d), (N,)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import check_finite_tensor, check_int, check_nonnegative, check_real, check_tensor, check_type
 from .models import MLP
 
 __all__ = ["PIECEWISE_AFFINE", "PiecewiseAffine1D", "affine_pieces", "locate_kinks", "max_pieces_1d",
@@ -36,19 +37,15 @@ PIECEWISE_AFFINE = ("identity", "relu", "leaky_relu", "prelu", "maxout")
 
 
 def _check_mlp(model, name="model"):
-    if not isinstance(model, MLP):
-        raise TypeError(f"{name} must be a lecturelib.models.MLP, got {type(model).__name__}")
+    check_type(name, model, MLP, "a lecturelib.models.MLP")
     if model.norm is not None:
         raise ValueError(f"{name} has norm={model.norm!r}; only networks without normalisation layers "
                          "are supported (norm=None)")
 
 
 def _check_interval(lo, hi):
-    for name, value in (("lo", lo), ("hi", hi)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
-        if not torch.isfinite(torch.tensor(float(value))):
-            raise ValueError(f"{name} must be finite, got {value!r}")
+    check_real("lo", lo)
+    check_real("hi", hi)
     if not lo < hi:
         raise ValueError(f"the interval needs lo < hi, got lo={lo!r}, hi={hi!r}")
 
@@ -146,8 +143,7 @@ def affine_pieces(model: MLP, lo: float, hi: float, slope_tol: float = 1e-9) -> 
     if model.activation not in PIECEWISE_AFFINE:
         raise ValueError(f"activation {model.activation!r} is not piecewise affine; kinks are defined for "
                          f"{', '.join(PIECEWISE_AFFINE)}")
-    if not isinstance(slope_tol, (int, float)) or not slope_tol >= 0:
-        raise ValueError(f"slope_tol must be a non-negative number, got {slope_tol!r}")
+    check_nonnegative("slope_tol", slope_tol)
     net = copy.deepcopy(model).double().eval()
     breaks = torch.tensor([float(lo), float(hi)], dtype=torch.float64)  # (P + 1,)
     merge_gap = 1e-12 * (hi - lo)
@@ -213,10 +209,9 @@ def max_pieces_1d(hidden_widths, pieces: int = 1) -> int:
     """
     if not isinstance(hidden_widths, (list, tuple)) or not hidden_widths:
         raise ValueError(f"hidden_widths must be a non-empty list of hidden layer sizes, got {hidden_widths!r}")
-    if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_widths):
-        raise ValueError(f"hidden_widths must hold positive ints, got {hidden_widths!r}")
-    if isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 1:
-        raise ValueError(f"pieces must be a positive int (1 for the ReLU family), got {pieces!r}")
+    for i, h in enumerate(hidden_widths):
+        check_int(f"hidden_widths[{i}]", h, minimum=1)
+    check_int("pieces", pieces, minimum=1)
     switches = max(1, pieces - 1)
     bound = 1
     for h in hidden_widths:
@@ -268,10 +263,10 @@ def dead_units(model: MLP, X: torch.Tensor) -> list[torch.Tensor]:
     taken by autograd through the model's own activation modules, in eval mode.
     """
     _check_mlp(model)
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    check_tensor("X", X, min_ndim=1)
     if len(X) == 0:
         raise ValueError("X must hold at least one sample, got an empty tensor")
+    check_finite_tensor("X", X)
     if len(model.widths) < 3:
         raise ValueError(f"model has no hidden layer (widths={model.widths}), so no unit can be dead")
     was_training = model.training
@@ -297,8 +292,7 @@ def dead_unit_fraction(model: MLP, X: torch.Tensor, per_layer: bool = False):
     Returns :math:`\frac{1}{\sum_j h_j}\sum_j \#\{i : \sigma_j'(v_{j,i}(x)) = 0\ \forall x \in X\}`,
     or, with ``per_layer=True``, a list with one such fraction per hidden layer.
     """
-    if not isinstance(per_layer, bool):
-        raise TypeError(f"per_layer must be True or False, got {per_layer!r}")
+    check_type("per_layer", per_layer, bool, "True or False")
     dead = dead_units(model, X)
     if per_layer:
         return [int(d.sum()) / len(d) for d in dead]

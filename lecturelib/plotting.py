@@ -11,6 +11,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 from cycler import cycler
 
+from ._checks import check_int, check_positive
+
 __all__ = ["PALETTE", "COLORS", "SEQUENTIAL_CMAP", "use_house_style", "subplots", "label", "plot_history",
            "color_for"]
 
@@ -53,19 +55,16 @@ def use_house_style() -> None:
 
 def color_for(index: int) -> str:
     """The ``index``-th palette colour (cycling), for drawing matched series across panels."""
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise TypeError(f"index must be an int, got {type(index).__name__}")
-    return COLORS[index % len(COLORS)]
+    return COLORS[check_int("index", index) % len(COLORS)]
 
 
 def subplots(nrows: int = 1, ncols: int = 1, width: float | None = None, height: float | None = None, **kwargs):
     """``plt.subplots`` in the house style; the default size is 4 x 3.2 inches per panel."""
-    for name, value in (("nrows", nrows), ("ncols", ncols)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_int("nrows", nrows, minimum=1)
+    check_int("ncols", ncols, minimum=1)
     use_house_style()
-    width = width if width is not None else min(4.0 * ncols, 12.0)
-    height = height if height is not None else 3.2 * nrows
+    width = check_positive("width", width) if width is not None else min(4.0 * ncols, 12.0)
+    height = check_positive("height", height) if height is not None else 3.2 * nrows
     return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
 
 

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 
 from .data import DataSplit
+from ._checks import (check_callable, check_finite_tensor, check_int, check_module, check_positive, check_seed,
+                      check_type)
 from .train import default_loss
 
 __all__ = ["gradient_step_profile", "measure_during_training"]
@@ -58,12 +60,14 @@ def gradient_step_profile(model: nn.Module, X: torch.Tensor, y: torch.Tensor, st
     loss over :math:`\{0\}\cup\{\eta_k\}`), ``"grad_change_max"`` and ``"effective_beta"``
     (the maximum of ``beta``). ``model`` itself is not modified.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError(f"X and y must be torch.Tensors, got {type(X).__name__} and {type(y).__name__}")
     if len(X) != len(y) or len(X) < 2:
         raise ValueError(f"X and y must hold the same number (>= 2) of samples, got {len(X)} and {len(y)}")
+    check_finite_tensor("X", X)
+    if loss_fn is not None:
+        check_callable("loss_fn", loss_fn)
     steps = _check_step_sizes(step_sizes)
     loss_fn = loss_fn or default_loss(y)
     probe = copy.deepcopy(model).train()  # training mode, as during training; buffers are a copy
@@ -96,20 +100,17 @@ def measure_during_training(model: nn.Module, data: DataSplit, lr: float, steps:
     plus ``"loss"`` and ``"grad_change"`` of shape ``(measurements, len(step_sizes))``.
     Minibatches are drawn with a CPU generator seeded by ``seed``, so runs repeat exactly.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(data, DataSplit):
-        raise TypeError(f"data must be a lecturelib.data.DataSplit, got {type(data).__name__}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    check_module("model", model)
+    check_type("data", data, DataSplit, "a lecturelib.data.DataSplit")
+    check_positive("lr", lr)
     for name, value in (("steps", steps), ("measure_every", measure_every), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(name, value, minimum=1)
     if batch_size < 2 or batch_size > len(data.X_train):
         raise ValueError(f"batch_size must lie in [2, {len(data.X_train)}], got {batch_size}")
     _check_step_sizes(step_sizes)
+    check_finite_tensor("X_train", data.X_train)
     loss_fn = loss_fn or default_loss(data.y_train)
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(check_seed("seed", seed))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     record = {key: [] for key in ("step", "train_loss", "loss_min", "loss_max", "grad_change_min",
                                   "grad_change_max", "effective_beta", "loss", "grad_change")}

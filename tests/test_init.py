@@ -235,3 +235,22 @@ def test_exercise_checker_accepts_the_answer_and_explains_mistakes():
     assert not ex.check_layer_stds(lambda X, w, a: None).passed
     with pytest.raises(TypeError, match="must be a function"):
         ex.check_layer_stds(3)
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda split, net: init.track_training(net, split, lr=float("inf"), steps=3), ValueError, "lr"),
+    (lambda split, net: init.track_training(net, split, lr="0.5", steps=3), TypeError, "lr"),
+    (lambda split, net: init.track_training(net, split, lr=0.5, steps=3, seed="x"), TypeError, "seed"),
+    (lambda split, net: init.initialize(net, "he", seed=1.5), TypeError, "seed"),
+    (lambda split, net: init.activation_statistics(torch.randn(10, 4), 2, 5, "tanh", "xavier", seed=-1), ValueError,
+     "seed"),
+    (lambda split, net: init.activation_statistics(torch.randn(10, 4), 2, 5, "tanh", "xavier",
+                                                   saturation_threshold=float("nan")), ValueError,
+     "saturation_threshold"),
+])
+def test_numbers_are_checked_nan_safely(call, error, name):
+    from lecturelib import data
+
+    split = data.toy_2d("blobs", n_samples=90, seed=0)
+    with pytest.raises(error, match=name):
+        call(split, models.MLP([2, 8, 3], "sigmoid"))

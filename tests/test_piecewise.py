@@ -206,3 +206,16 @@ def test_draw_fit_marks_the_located_kinks():
         activation_widgets.draw_fit(torch.nn.Linear(1, 1), split)
     with pytest.raises(ValueError, match="1-D regression"):
         activation_widgets.train_kink_grid(_classification_split())
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda net: piecewise.affine_pieces(net, 0.0, 1.0, slope_tol=float("inf")), ValueError, "slope_tol"),
+    (lambda net: piecewise.affine_pieces(net, 0.0, 1.0, slope_tol=float("nan")), ValueError, "slope_tol"),
+    (lambda net: piecewise.locate_kinks(net, float("nan"), 1.0), ValueError, "lo"),
+    (lambda net: piecewise.max_pieces_1d([3, 2.0]), TypeError, "hidden_widths"),
+    (lambda net: piecewise.max_pieces_1d([3], pieces=1.0), TypeError, "pieces"),
+    (lambda net: piecewise.dead_units(net, torch.full((3, 1), float("nan"), dtype=torch.float64)), ValueError, "X"),
+])
+def test_numbers_are_checked_nan_safely(call, error, name):
+    with pytest.raises(error, match=name):
+        call(_net([1, 3, 1], "leaky_relu"))

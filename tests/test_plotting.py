@@ -41,3 +41,13 @@ def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="index"):
         plotting.color_for("red")
     plt.close(fig)
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"width": float("nan")}, ValueError, "width"),
+    ({"height": -1.0}, ValueError, "height"),
+    ({"nrows": 2.0}, TypeError, "nrows"),
+])
+def test_subplots_checks_its_numbers(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        plotting.subplots(**kwargs)

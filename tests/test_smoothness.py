@@ -101,3 +101,24 @@ def test_bad_inputs():
                                            batch_size=1000)
     with pytest.raises(TypeError, match="DataSplit"):
         smoothness.measure_during_training(net, (X, y), lr=0.1, steps=2, measure_every=1, step_sizes=[0.1])
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"lr": float("inf")}, ValueError, "lr"),
+    ({"lr": float("nan")}, ValueError, "lr"),
+    ({"seed": "x"}, TypeError, "seed"),
+    ({"steps": 2.0}, TypeError, "steps"),
+    ({"step_sizes": [0.1, float("inf")]}, ValueError, "step_sizes"),
+])
+def test_measure_during_training_checks_numbers_nan_safely(kwargs, error, name):
+    split = data.toy_2d("blobs", n_samples=60, seed=0)
+    arguments = dict(lr=0.1, steps=2, measure_every=1, step_sizes=[0.1], batch_size=10)
+    arguments.update(kwargs)
+    with pytest.raises(error, match=name):
+        smoothness.measure_during_training(nn.Linear(2, 3), split, **arguments)
+
+
+def test_gradient_step_profile_refuses_nan_inputs():
+    model, X, y = _linear_problem()
+    with pytest.raises(ValueError, match="X holds"):
+        smoothness.gradient_step_profile(model, torch.full_like(X, float("nan")), y, [0.1])
