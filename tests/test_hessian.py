@@ -392,3 +392,11 @@ def test_numbers_are_checked_nan_safely(classifier, call, error, name):
     model, X, y, _ = classifier
     with pytest.raises(error, match=name):
         call(model, X, y)
+
+
+def test_rescaling_curves_refuse_an_infinite_radius(regressor):
+    from lecturelib.widgets.sharpness import rescaling_curves
+
+    model, X, y, _ = regressor
+    with pytest.raises(ValueError, match="radius"):
+        rescaling_curves(model, X, y, alpha=2.0, radius=float("inf"), points=3)

@@ -322,3 +322,10 @@ def test_nan_infinite_and_non_positive_numbers_are_refused(call, name):
 def test_wrong_kinds_are_type_errors(call, name):
     with pytest.raises(TypeError, match=name):
         call()
+
+
+def test_running_statistics_trace_checks_its_seed():
+    from lecturelib.widgets.batchnorm import running_statistics_trace
+
+    with pytest.raises(TypeError, match="seed"):
+        running_statistics_trace(torch.randn(20, 2), batch_size=4, momentum=0.1, steps=2, seed="x")

@@ -219,3 +219,10 @@ def test_draw_fit_marks_the_located_kinks():
 def test_numbers_are_checked_nan_safely(call, error, name):
     with pytest.raises(error, match=name):
         call(_net([1, 3, 1], "leaky_relu"))
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1.0])
+def test_family_fit_refuses_non_finite_learning_rates(lr):
+    family = activation_widgets.MLPFamily([models.MLP([1, 3, 1])])
+    with pytest.raises(ValueError, match="lr"):
+        family.fit(data.regression_1d(n_train=5, n_test=5), epochs=1, lr=lr)

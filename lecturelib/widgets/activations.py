@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .. import cache, device, models, piecewise, plotting
+from .._checks import check_positive
 from ..data import DataSplit
 from ..train import History
 from . import interactive_figure
@@ -125,8 +126,7 @@ class MLPFamily(nn.Module):
         for name, value in (("epochs", epochs), ("eval_every", eval_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(lr, (int, float)) or lr <= 0:
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        check_positive("lr", lr)
         dtype = self.weights[0].dtype
         X, y = data.X_train.to(dtype), data.y_train.to(dtype)
         X_test, y_test = data.X_test.to(dtype), data.y_test.to(dtype)

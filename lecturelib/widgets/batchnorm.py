@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import plotting
+from .._checks import check_seed
 from ..norm import BatchNorm
 from . import interactive_figure
 
@@ -32,7 +33,7 @@ def running_statistics_trace(features: torch.Tensor, batch_size: int, momentum: 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     layer = BatchNorm(features.shape[1], momentum=momentum).to(features.dtype)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(check_seed("seed", seed))
     record = {"batch_mean": [], "running_mean": [], "running_var": []}
     with torch.no_grad():
         for _ in range(steps):

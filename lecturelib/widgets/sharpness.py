@@ -7,6 +7,7 @@ import math
 import torch
 
 from .. import hessian, plotting
+from .._checks import check_int, check_positive
 from . import interactive_figure
 
 __all__ = ["rescaling_curves", "rescaling_widget"]
@@ -21,10 +22,8 @@ def rescaling_curves(model, X, y, alpha: float, layer: int = 0, radius: float = 
     Returns ``{"t", "original", "rescaled"}`` (``(points,)`` tensors) and ``"top_original"``,
     ``"top_rescaled"``, ``"output_change"`` (the largest change of the network's outputs on ``X``).
     """
-    if not isinstance(points, int) or points < 3:
-        raise ValueError(f"points must be an int >= 3, got {points!r}")
-    if not isinstance(radius, (int, float)) or not radius > 0:
-        raise ValueError(f"radius must be a positive number, got {radius!r}")
+    check_int("points", points, minimum=3)
+    check_positive("radius", radius)
     scaled = hessian.rescale_layers(model, alpha, layer)
     t = torch.linspace(-radius, radius, points, dtype=torch.float64)
     curves = {"t": t}
