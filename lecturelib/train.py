@@ -188,6 +188,11 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
         progress: show a tqdm bar (appears only if the run lasts over 2 s); ``None`` follows
             ``LECTURELIB_PROGRESS``.
         device: where to train; defaults to :func:`lecturelib.device.get_device`.
+
+    Before the first step it refuses (``TypeError``/``ValueError`` naming the argument) NaN or
+    infinite hyperparameters, empty or non-finite inputs, inputs of another dtype than the model,
+    an optimiser holding other parameters than the model's trainable ones and, with the default
+    losses, labels outside the model's outputs or float targets of another shape than the outputs.
     """
     check_module("model", model)
     check_type("data", data, DataSplit, "a lecturelib.data.DataSplit")
