@@ -277,3 +277,13 @@ def test_check_input_dtype_names_both_dtypes_and_the_fix():
 def test_every_public_check_is_exported():
     public = {name for name in dir(_checks) if name.startswith("check_")}
     assert public == set(_checks.__all__)
+
+
+# ------------------------------------------------------------------------- mutation-guided tests
+
+def test_check_type_names_a_union_type_that_has_no_name():
+    # catches a broken fallback for types without __name__ (int | str)
+    with pytest.raises(TypeError, match=r"^x must be a int \| str, got float \(1.5\)$"):
+        check_type("x", 1.5, int | str)
+    with pytest.raises(TypeError, match=r"^x must be a int or str, got float \(1.5\)$"):
+        check_type("x", 1.5, (int, str))

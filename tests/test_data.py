@@ -456,3 +456,293 @@ def test_mnist1d_with_a_directory_in_place_of_its_file_generates_and_leaves_it(i
         split = data.mnist1d(num_samples=100)
     assert torch.equal(split.X_train, expected) and path.is_dir()
     assert any("directory" in str(w.message) for w in caught)
+
+
+# ---------------------------------------------------------------- mutation-guided tests
+
+import re  # noqa: E402
+
+
+def _split_of_each_kind():
+    classification = data.DataSplit(torch.zeros(4, 2), torch.tensor([0, 1, 2, 1]), torch.zeros(3, 2),
+                                    torch.tensor([0, 0, 1]), "toy")
+    regression = data.DataSplit(torch.zeros(5, 1), torch.zeros(5, 1), torch.zeros(2, 1), torch.zeros(2, 1), "line")
+    return classification, regression
+
+
+def test_datasplit_to_moves_every_tensor_and_keeps_the_rest():
+    # catches a field left behind (or dropped) when a split is moved
+    split, _ = _split_of_each_kind()
+    moved = split.to("meta")
+    for name in ("X_train", "y_train", "X_test", "y_test"):
+        before, after = getattr(split, name), getattr(moved, name)
+        assert after.device.type == "meta" and after.shape == before.shape and after.dtype == before.dtype
+    assert moved.description == "toy"
+    back = split.to(torch.device("cpu"))
+    assert all(torch.equal(getattr(back, n), getattr(split, n)) for n in ("X_train", "y_train", "X_test", "y_test"))
+
+
+def test_datasplit_repr_names_shapes_and_kind():
+    # catches a repr that loses the shapes or mislabels classification and regression
+    classification, regression = _split_of_each_kind()
+    assert repr(classification) == "DataSplit('toy': train (4, 2), test (3, 2), 3 classes)"
+    assert repr(regression) == "DataSplit('line': train (5, 1), test (2, 1), regression)"
+
+
+def test_idx_files_shorter_than_the_magic_or_with_another_type_are_refused(tmp_path):
+    # catches `or` -> `and` and an off-by-one in the length test of the magic bytes
+    paths = _mnist_folder(tmp_path)
+    paths["X_train"].write_bytes(b"\x00\x00\x08")  # the right type byte, but no ndim byte
+    with pytest.raises(ValueError, match=re.escape(f"{paths['X_train']} is not an unsigned-byte IDX file "
+                                                   "(magic bytes b'\\x00\\x00\\x08')")):
+        data.load_mnist(tmp_path)
+    paths["X_train"].write_bytes(b"\x00\x00\x09\x03" + struct.pack(">3I", 0, 28, 28))  # signed bytes (0x09)
+    with pytest.raises(ValueError, match=re.escape("(magic bytes b'\\x00\\x00\\t\\x03')") + "$"):
+        data.load_mnist(tmp_path)
+    paths["X_train"].write_bytes(b"\x00\x00\x08\x03")  # a complete magic, no sizes
+    with pytest.raises(ValueError, match=re.escape(f"{paths['X_train']}: IDX header truncated "
+                                                   "(4 bytes; a 3-D header has 16)")):
+        data.load_mnist(tmp_path)
+
+
+def test_idx_dimension_mismatch_says_which_kind_of_file_is_where(tmp_path):
+    # catches a message that reports the wrong byte, magic or kinds of file
+    paths = _mnist_folder(tmp_path)
+    labels, images = paths["y_train"].read_bytes(), paths["X_train"].read_bytes()
+    paths["X_train"].write_bytes(labels)
+    with pytest.raises(ValueError, match=re.escape(f"{paths['X_train']} holds a 1-D IDX array (magic 00000801) but "
+                                                   "MNIST images are 3-D: is an") + r"? label file in the place "
+                                                   r"of an? image file\?$"):
+        data.load_mnist(tmp_path)
+    paths["X_train"].write_bytes(images)
+    paths["y_test"].write_bytes(images)
+    with pytest.raises(ValueError, match=re.escape(f"{paths['y_test']} holds a 3-D IDX array (magic 00000803) but "
+                                                   "MNIST labels are 1-D: is an") + r"? image file in the place "
+                                                   r"of an? label file\?$"):
+        data.load_mnist(tmp_path)
+
+
+def test_idx_file_with_trailing_bytes_says_how_many(tmp_path):
+    # catches a wrong count of surplus bytes
+    paths = _mnist_folder(tmp_path)
+    paths["y_test"].write_bytes(_idx_bytes(np.array([1, 2])) + b"abc")
+    with pytest.raises(ValueError, match=re.escape(f"{paths['y_test']}: 3 bytes after the (2,) array the header "
+                                                   "promises")):
+        data.load_mnist(tmp_path)
+
+
+def test_mnist_files_directly_in_the_root_with_empty_test_files_load(tmp_path):
+    # catches always looking in <root>/mnist, and a header-only (zero-image) file taken for truncated
+    paths = _mnist_folder(tmp_path)
+    for key, path in paths.items():
+        path.rename(tmp_path / path.name)
+    (tmp_path / "mnist").rmdir()
+    (tmp_path / paths["X_test"].name).write_bytes(_idx_bytes(np.zeros((0, 28, 28))))
+    (tmp_path / paths["y_test"].name).write_bytes(_idx_bytes(np.zeros(0)))
+    split = data.load_mnist(tmp_path)
+    assert split.X_train.shape == (6, 784) and split.X_test.shape == (0, 784) and split.y_test.shape == (0,)
+
+
+def test_load_mnist_types_labels_and_description(tmp_path):
+    # catches labels left uint8, inputs not float32 under another default dtype, label 9 refused, a lost description
+    paths = _mnist_folder(tmp_path)
+    paths["y_test"].write_bytes(_idx_bytes(np.array([9, 0])))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        split = data.load_mnist(tmp_path)
+    finally:
+        torch.set_default_dtype(default)
+    assert split.X_train.dtype == split.X_test.dtype == torch.float32
+    assert split.y_train.dtype == split.y_test.dtype == torch.int64
+    assert split.y_test.tolist() == [9, 0] and split.description == "MNIST (28x28, 10 classes)"
+
+
+def test_missing_mnist_file_message_lists_the_files_and_the_folder(tmp_path):
+    # catches a garbled list of the four files or the wrong folder to put them in
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) "
+            f"in {tmp_path / 'mnist'}/; lecturelib never downloads data.")):
+        data.load_mnist(tmp_path)
+
+
+def test_non_square_mnist_images_report_their_height_and_width(tmp_path):
+    # catches reporting the width twice
+    paths = _mnist_folder(tmp_path)
+    paths["X_test"].write_bytes(_idx_bytes(np.zeros((2, 14, 56))))
+    with pytest.raises(ValueError, match=re.escape(f"{paths['X_test']} holds 14x56 images; MNIST's are 28x28")):
+        data.load_mnist(tmp_path)
+
+
+def _offset_split(seed=0, d=4):
+    """A small split whose features have different means and spreads (float32)."""
+    g = torch.Generator().manual_seed(seed)
+    scale, shift = torch.arange(1.0, d + 1), torch.arange(d) * 3.0 - 2.0
+    return data.DataSplit(torch.randn(40, d, generator=g) * scale + shift, torch.zeros(40, dtype=torch.int64),
+                          torch.randn(10, d, generator=g) * scale + shift, torch.zeros(10, dtype=torch.int64), "raw")
+
+
+def test_standardize_matches_the_closed_form_on_both_splits():
+    # catches a sign flip of the mean, eps subtracted, or the test split left raw
+    split = _offset_split()
+    Xtr, Xte = split.X_train.double().numpy(), split.X_test.double().numpy()
+    mean, std = Xtr.mean(0), Xtr.std(0)
+    for eps in (1e-8, 0.5):
+        out = data.standardize(split, eps=eps)
+        np.testing.assert_allclose(out.X_train.numpy(), (Xtr - mean) / (std + eps), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out.X_test.numpy(), (Xte - mean) / (std + eps), rtol=1e-5, atol=1e-5)
+    assert out.description == "raw, standardised" and data.center(split).description == "raw, centred"
+
+
+def test_whiten_matches_the_closed_form_on_both_splits():
+    # catches a global (not per-feature) mean, a sign flip of the mean, eps subtracted, the default n_components
+    split = _offset_split(d=3)
+    Xtr, Xte = split.X_train.double().numpy(), split.X_test.double().numpy()
+    mean = Xtr.mean(0)
+    variances, axes = np.linalg.eigh((Xtr - mean).T @ (Xtr - mean) / len(Xtr))
+    order = np.argsort(variances)[::-1]
+    variances, axes = variances[order], axes[:, order]
+    for eps, k in ((0.5, 2), (1e-5, None)):
+        out = data.whiten(split, eps=eps) if k is None else data.whiten(split, n_components=k, eps=eps)
+        kk = 3 if k is None else k
+        transform = axes[:, :kk] / np.sqrt(variances[:kk] + eps)
+        for ours, X in ((out.X_train, Xtr), (out.X_test, Xte)):
+            expected = (X - mean) @ transform
+            signs = np.sign((ours.double().numpy() * expected).sum(0))  # axes are defined up to sign
+            np.testing.assert_allclose(ours.double().numpy() * signs, expected, rtol=1e-4, atol=1e-4)
+    assert out.description == "raw, whitened"
+
+
+@pytest.mark.parametrize("transform", [data.pca, data.whiten])
+def test_n_components_accepts_exactly_one_to_the_number_of_features(transform):
+    # catches a lost or shifted bound on n_components, and a message that does not name it
+    split = _offset_split(d=3)
+    assert transform(split, n_components=1).X_train.shape == (40, 1)
+    assert transform(split, n_components=3).X_train.shape == (40, 3)
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match=rf"^n_components must be an int >= 1 and <= 3, got {bad}$"):
+            transform(split, n_components=bad)
+
+
+@pytest.mark.parametrize("transform", [data.standardize, data.whiten])
+def test_eps_must_be_positive_and_is_named(transform):
+    # catches a message that does not name eps
+    with pytest.raises(ValueError, match=r"^eps must be a finite number > 0.0, got -1.0$"):
+        transform(_offset_split(), eps=-1.0)
+
+
+def test_data_root_messages_say_what_to_do(monkeypatch):
+    # catches garbled guidance when no data folder is given, and a TypeError without the type
+    monkeypatch.delenv("LECTURELIB_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            "No data folder given. Set LECTURELIB_DATA to a folder holding mnist/ (the four IDX files, e.g. "
+            "train-images-idx3-ubyte.gz) and/or cifar-10-batches-py/ (the python batches), or pass root=...; "
+            "lecturelib never downloads data.") + "$"):
+        data.data_root()
+    with pytest.raises(TypeError, match=r"^root must be a path, got int$"):
+        data.data_root(3)
+
+
+def _cifar_folder_with(tmp_path, batch=None, raw=None, protocol=2):
+    """Six valid tiny batches; ``batch`` (a dict, pickled with ``protocol``) or ``raw`` replaces data_batch_1."""
+    folder = _cifar_folder(tmp_path)
+    if batch is not None:
+        raw = pickle.dumps(batch, protocol=protocol)
+    if raw is not None:
+        (folder / "data_batch_1").write_bytes(raw)
+    return folder
+
+
+def test_cifar_batches_in_the_root_with_array_labels_load_as_float32_and_int64(tmp_path):
+    # catches always looking in the subfolder, labels kept uint8, pixels / 256, dtype lost under float64 default
+    folder = _cifar_folder(tmp_path)
+    first = _cifar_batch(seed=0)
+    first[b"labels"] = np.array([0, 9, 5], dtype=np.uint8)  # labels 0 and 9 are valid
+    (folder / "data_batch_1").write_bytes(pickle.dumps(first, protocol=2))
+    for name in _CIFAR_NAMES:
+        (folder / name).rename(tmp_path / name)
+    folder.rmdir()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        split = data.load_cifar10(tmp_path)
+    finally:
+        torch.set_default_dtype(default)
+    assert split.X_train.dtype == split.X_test.dtype == torch.float32
+    assert split.y_train.dtype == split.y_test.dtype == torch.int64
+    assert split.y_train.tolist()[:3] == [0, 9, 5] and split.description == "CIFAR-10 (3x32x32, 10 classes)"
+    expected = np.concatenate([_cifar_batch(seed=s)[b"data"] for s in range(5)]).reshape(-1, 3, 32, 32) / 255.0
+    np.testing.assert_allclose(split.X_train.double().numpy(), expected, rtol=1e-6, atol=0)
+
+
+def test_cifar_batches_with_the_numpy_1_module_names_or_protocol_5_load(tmp_path):
+    # catches a broken allow-list entry for numpy.core (the original files) or _frombuffer (protocol 5)
+    batch = _cifar_batch(seed=0)
+    old_names = pickle.dumps(batch, protocol=2).replace(b"numpy._core.", b"numpy.core.")
+    assert b"numpy.core.multiarray" in old_names
+    _cifar_folder_with(tmp_path, raw=old_names)
+    assert torch.equal(data.load_cifar10(tmp_path).X_train[:3],
+                       torch.as_tensor(batch[b"data"].reshape(-1, 3, 32, 32), dtype=torch.float32) / 255.0)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps(batch, protocol=5))
+    assert data.load_cifar10(tmp_path).y_train.tolist()[:3] == [1, 2, 3]
+
+
+def test_cifar_batch_pickled_by_python_2_keeps_byte_keys(tmp_path):
+    # catches an unpickler that decodes Python 2 strings to str (its keys would then be 'data', not b'data')
+    images = _cifar_batch(seed=0)[b"data"]
+    array = pickle.dumps(images, protocol=2)[2:-1]  # the array's opcodes, without PROTO and STOP
+    raw = (b"\x80\x02}(U\x04data" + array + b"U\x06labels]("
+           + b"".join(b"K" + bytes([v]) for v in (1, 2, 3)) + b"eu.")  # SHORT_BINSTRING keys, as Python 2 wrote
+    _cifar_folder_with(tmp_path, raw=raw)
+    split = data.load_cifar10(tmp_path)
+    assert split.y_train.tolist()[:3] == [1, 2, 3]
+
+
+def test_cifar_latin1_strings_accept_both_spellings_and_refuse_other_codecs(tmp_path):
+    # catches `or` -> `and` in the check of _codecs.encode, a refused 'latin-1', a message without the type
+    raw = pickle.dumps(_cifar_batch(seed=0), protocol=2)
+    assert b"X\x06\x00\x00\x00latin1" in raw
+    _cifar_folder_with(tmp_path, raw=raw.replace(b"X\x06\x00\x00\x00latin1", b"X\x07\x00\x00\x00latin-1"))
+    assert data.load_cifar10(tmp_path).y_train.tolist()[:3] == [1, 2, 3]
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(
+        raw.replace(b"X\x06\x00\x00\x00latin1", b"X\x05\x00\x00\x00utf-8"))
+    with pytest.raises(ValueError, match=re.escape("is not a pickle of a CIFAR-10 batch (UnpicklingError: "
+                                                   "_codecs.encode(str, 'utf-8') is not bytes)")):
+        data.load_cifar10(tmp_path)
+
+
+def test_cifar_batch_messages_name_what_was_found(tmp_path):
+    # catches messages that lose the type found, the missing keys or the list of keys present
+    folder = _cifar_folder_with(tmp_path, raw=pickle.dumps([1, 2], protocol=2))
+    first = folder / "data_batch_1"
+    with pytest.raises(ValueError, match=re.escape("a CIFAR-10 batch is a dict, this pickle holds a list") + "$"):
+        data.load_cifar10(tmp_path)
+    first.write_bytes(pickle.dumps({k: 0 for k in (b"a", b"b", b"c", b"d", b"e", b"f", b"g")}, protocol=2))
+    with pytest.raises(ValueError, match=re.escape(
+            "this one lacks b'data' and b'labels' (it has [\"b'a'\", \"b'b'\", \"b'c'\", \"b'd'\", \"b'e'\", "
+            "\"b'f'\"])") + "$"):
+        data.load_cifar10(tmp_path)
+    for images, found in (([0] * 3072, "list"), (np.zeros((3, 3072)), "float64")):
+        batch = _cifar_batch()
+        batch[b"data"] = images
+        first.write_bytes(pickle.dumps(batch, protocol=2))
+        with pytest.raises(ValueError, match=re.escape(f"b'data' must be a uint8 numpy array, got {found}") + "$"):
+            data.load_cifar10(tmp_path)
+
+
+@pytest.mark.parametrize("labels", [np.array([1.0, 2.0, 3.0]), np.array([[1, 2, 3]]), np.array([[1], [2], [3]])])
+def test_cifar_label_arrays_must_be_one_dimensional_integers(tmp_path, labels):
+    # catches `and` -> `or`, an inverted kind test or a wrong ndim in the check of label arrays
+    batch = _cifar_batch()
+    batch[b"labels"] = labels
+    _cifar_folder_with(tmp_path, batch=batch)
+    with pytest.raises(ValueError, match=r"b'labels' must be a list of integers, got ndarray$"):
+        data.load_cifar10(tmp_path)
+
+
+def test_missing_cifar_batches_say_where_to_unpack_them(tmp_path):
+    # catches a garbled folder name or instruction
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"so that {tmp_path / 'cifar-10-batches-py'}/ holds data_batch_1..5 and test_batch; "
+            "lecturelib never downloads data.") + "$"):
+        data.load_cifar10(tmp_path)

@@ -1,4 +1,5 @@
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -69,3 +70,57 @@ def test_progress_switch(monkeypatch):
     assert not device.progress_enabled()
     monkeypatch.setenv("LECTURELIB_PROGRESS", "1")
     assert device.progress_enabled()
+
+
+# ------------------------------------------------------------------------- mutation-guided tests
+
+def _machine(monkeypatch, cuda: bool, mps: bool):
+    """Pretend the machine has (or lacks) CUDA and Apple MPS."""
+    monkeypatch.delenv("LECTURELIB_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (True, False, "cuda"),
+                                                 (False, True, "mps"), (False, False, "cpu")])
+def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    # catches a wrong device name or order in the automatic choice
+    _machine(monkeypatch, cuda, mps)
+    assert device.get_device() == torch.device(expected)
+    assert device.resolve_device(None) == torch.device(expected)
+
+
+def test_mps_counts_as_absent_when_torch_has_no_mps_backend(monkeypatch):
+    # catches a lookup of torch.backends.mps that fails (or passes) when the backend is missing
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert device._mps_available()
+    monkeypatch.setattr(device, "torch", SimpleNamespace(backends=SimpleNamespace()))  # an old torch
+    assert device._mps_available() is False
+
+
+def test_bad_device_name_message_names_the_variable_and_the_way_out(monkeypatch):
+    # catches a message naming the wrong source or missing the hint
+    monkeypatch.setenv("LECTURELIB_DEVICE", "gpu")
+    with pytest.raises(ValueError, match=r"^LECTURELIB_DEVICE='gpu' is not a device name; use 'cpu', 'cuda', "
+                                         r"'cuda:N' or 'mps', or leave it unset to pick automatically$"):
+        device.get_device()
+    with pytest.raises(ValueError, match=r"^device='gpu' is not a device name; .* or None for the default$"):
+        device.resolve_device("gpu")
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_scale_setting_means_small(monkeypatch, value):
+    # catches a wrong fallback for a set-but-empty LECTURELIB_SCALE
+    monkeypatch.setenv("LECTURELIB_SCALE", value)
+    assert device.get_scale() == "small"
+
+
+@pytest.mark.parametrize("value, shown", [("0", False), ("false", False), (" No ", False), ("OFF", False),
+                                          ("1", True), ("yes", True), (None, True)])
+def test_progress_switch_reads_every_off_word_and_defaults_to_on(monkeypatch, value, shown):
+    # catches a missing or misspelt off-word, and a wrong default when the variable is unset
+    if value is None:
+        monkeypatch.delenv("LECTURELIB_PROGRESS", raising=False)
+    else:
+        monkeypatch.setenv("LECTURELIB_PROGRESS", value)
+    assert device.progress_enabled() is shown

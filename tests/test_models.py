@@ -168,3 +168,79 @@ def test_dropout_and_maxout_arguments_are_checked():
         models.Maxout(2.0)
     with pytest.raises(ValueError, match="pieces"):
         models.Maxout(1)
+
+
+# ------------------------------------------------------------------------- mutation-guided tests
+
+def test_maxout_defaults_to_two_pieces():
+    # catches a wrong default piece count
+    v = torch.tensor([[1.0, -2.0, 0.5, 4.0]])
+    assert models.Maxout()(v).tolist() == [[1.0, 4.0]]
+    assert models.Maxout().pieces == 2
+
+
+def test_maxout_on_a_3d_input_takes_the_max_over_the_last_axis():
+    # catches unflattening or measuring an axis other than the last one
+    torch.manual_seed(0)
+    v = torch.randn(2, 3, 6, dtype=torch.float64)
+    expected = v.reshape(2, 3, 3, 2).max(dim=-1).values
+    torch.testing.assert_close(models.Maxout(2)(v), expected, rtol=0, atol=0)
+    w = torch.randn(4, 3, 6)
+    assert models.Maxout(3)(w).shape == (4, 3, 2)
+
+
+def test_maxout_width_errors_name_the_width_and_pieces():
+    # catches checking or reporting the wrong axis, and a message without the numbers
+    with pytest.raises(ValueError, match=r"^Maxout input width 5 is not divisible by pieces=2$"):
+        models.Maxout(2)(torch.zeros(2, 3, 5))
+    with pytest.raises(ValueError, match=r"^pieces must be an int >= 2, got 1$"):
+        models.Maxout(1)
+
+
+@pytest.mark.parametrize("name, at_zero", [("relu", 0.0), ("leaky_relu", 0.01), ("prelu", 0.25)])
+def test_piecewise_derivatives_at_the_kink_follow_autograd(name, at_zero):
+    # catches u >= 0 for u > 0 in the derivatives: autograd gives the left slope at exactly 0
+    spec = models.ACTIVATIONS[name]
+    u = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(spec.function(u).sum(), u)
+    assert grad.tolist() == [at_zero] * 3
+    assert spec.derivative(u.detach()).tolist() == [at_zero] * 3
+
+
+def test_activation_names_lists_the_registry_in_order():
+    # catches a broken list of names
+    assert models.activation_names() == ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "maxout"]
+
+
+def test_features_of_a_network_without_hidden_layers_are_its_flattened_input():
+    # catches indexing an empty list of hidden states, or losing the input
+    net = MLP([12, 2])
+    x = torch.randn(3, 3, 2, 2)
+    torch.testing.assert_close(net.features(x), x.reshape(3, 12), rtol=0, atol=0)
+
+
+def test_features_are_the_last_hidden_state_not_an_earlier_one():
+    # catches taking post[1] (or another state) in place of post[-1]
+    torch.manual_seed(0)
+    net = MLP([2, 4, 5, 3, 1], activation="tanh")
+    x = torch.randn(6, 2)
+    z = x
+    for linear in net.layers[:-1]:
+        z = torch.tanh(linear(z))
+    assert net.features(x).shape == (6, 3)
+    torch.testing.assert_close(net.features(x), z)
+
+
+def test_count_parameters_skips_frozen_parameters_unless_asked():
+    # catches a wrong default for trainable_only and an inverted test of it
+    net = MLP([2, 3, 1])  # 9 + 4 = 13 parameters
+    net.layers[0].weight.requires_grad_(False)  # 6 frozen
+    assert models.count_parameters(net) == 7
+    assert models.count_parameters(net, trainable_only=True) == 7
+    assert models.count_parameters(net, trainable_only=False) == 13
+
+
+def test_count_parameters_names_its_argument():
+    # catches a message that does not name the argument
+    with pytest.raises(TypeError, match=r"^model must be a torch.nn.Module, got str$"):
+        models.count_parameters("net")

@@ -213,3 +213,28 @@ def test_a_callback_must_return_a_dict_or_none():
 
     with pytest.raises(TypeError, match="callback norm_of_weights returned float.*dict"):
         train.fit(_net(), data.regression_1d(), epochs=1, device="cpu", callback=norm_of_weights)
+
+
+# ------------------------------------------------------------------------- mutation-guided tests
+
+def test_foreign_optimizer_message_counts_the_foreign_and_missing_tensors():
+    # catches wrong counts (or a wrong class name) in the message about an optimizer built elsewhere
+    net, other = _net(0), _net(1)
+    mixed = torch.optim.Adam([net.layers[0].weight, *other.parameters()], lr=0.1)  # 4 foreign, lacks 3 of 4
+    with pytest.raises(ValueError, match=r"^optimizer \(Adam\) must be built on this model's parameters: it holds "
+                                         r"4 tensors that are not the model's and lacks 3 of its trainable ones; "
+                                         r"build it with model.parameters\(\) or pass a name such as 'sgd'$"):
+        train.fit(net, data.regression_1d(), optimizer=mixed, epochs=1, device="cpu")
+    partial = torch.optim.SGD([net.layers[0].weight], lr=0.1)
+    with pytest.raises(ValueError, match=r"holds 0 tensors that are not the model's and lacks 3 of its trainable"):
+        train.fit(net, data.regression_1d(), optimizer=partial, epochs=1, device="cpu")
+
+
+def test_history_final_reports_the_last_entry_of_every_list():
+    # catches an earlier entry (index +1, -2) or a lost accuracy in final()
+    history = train.History(epoch=[0, 5, 10], train_loss=[3.0, 2.0, 1.0], test_loss=[3.5, 2.5, 1.5],
+                            train_accuracy=[0.1, 0.5, 0.9], test_accuracy=[0.2, 0.4, 0.8])
+    assert history.final() == {"epoch": 10, "train_loss": 1.0, "test_loss": 1.5,
+                               "train_accuracy": 0.9, "test_accuracy": 0.8}
+    regression = train.History(epoch=[0, 1], train_loss=[2.0, 1.0], test_loss=[2.5, 1.5])
+    assert regression.final() == {"epoch": 1, "train_loss": 1.0, "test_loss": 1.5}
