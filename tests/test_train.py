@@ -238,3 +238,40 @@ def test_history_final_reports_the_last_entry_of_every_list():
                                "train_accuracy": 0.9, "test_accuracy": 0.8}
     regression = train.History(epoch=[0, 1], train_loss=[2.0, 1.0], test_loss=[2.5, 1.5])
     assert regression.final() == {"epoch": 1, "train_loss": 1.0, "test_loss": 1.5}
+
+
+def test_evaluate_names_its_arguments_and_returns_exactly_the_promised_keys():
+    # catches unnamed or mistyped argument errors in evaluate, a lost batch_size bound, wrong result keys
+    split = data.toy_2d("moons", n_samples=40)
+    net = _net(widths=(2, 8, 2))
+    with pytest.raises(TypeError, match=r"^model must be a torch.nn.Module, got str$"):
+        train.evaluate("net", split)
+    with pytest.raises(ValueError, match=r"^batch_size must be an int >= 1, got 0$"):
+        train.evaluate(net, split, batch_size=0)
+    with pytest.raises(TypeError, match=r"^loss_fn must be callable, got int \(3\)$"):
+        train.evaluate(net, split, loss_fn=3)
+    for bad, kind in (([split.X_test, split.y_test, split.X_test], "list"), ("ab", "str")):
+        with pytest.raises(TypeError, match=rf"^data must be a DataSplit or a tuple \(X, y\), got {kind}$"):
+            train.evaluate(net, bad)
+    whole = train.evaluate(net, split)
+    assert set(whole) == {"loss", "accuracy"}
+    one_by_one = train.evaluate(net, split, batch_size=1)
+    assert one_by_one["accuracy"] == whole["accuracy"] and abs(one_by_one["loss"] - whole["loss"]) < 1e-5
+    regression = data.regression_1d(n_train=10, n_test=10)
+    assert set(train.evaluate(_net(), regression)) == {"loss"}
+
+
+def test_evaluate_on_a_tuple_names_x_and_y_and_trusts_a_custom_loss():
+    # catches other names than X and y in messages, and the default-loss target check applied to a custom loss
+    split = data.regression_1d(n_train=10, n_test=10)
+    net = _net()
+    X, y = split.X_test, split.y_test
+    bad = X.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^X holds 1 NaN or infinite entries"):
+        train.evaluate(net, (bad, y))
+    with pytest.raises(ValueError, match=r"^y must have one entry per row of X \(10\)"):
+        train.evaluate(net, (X, y[:5]))
+    flat = y.reshape(-1)  # (N,) targets: refused for the default loss, fine for a loss that reshapes them
+    mse = train.evaluate(net, (X, flat), loss_fn=lambda out, t: ((out - t.reshape(-1, 1)) ** 2).mean())
+    assert abs(mse["loss"] - train.evaluate(net, (X, y))["loss"]) < 1e-6
