@@ -543,16 +543,21 @@ def test_mnist_files_directly_in_the_root_with_empty_test_files_load(tmp_path):
     assert split.X_train.shape == (6, 784) and split.X_test.shape == (0, 784) and split.y_test.shape == (0,)
 
 
+def _load_under_float64_default(loader, root):
+    """``loader(root)`` with torch's default dtype set to float64, restored afterwards."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return loader(root)
+    finally:
+        torch.set_default_dtype(default)
+
+
 def test_load_mnist_types_labels_and_description(tmp_path):
     # catches labels left uint8, inputs not float32 under another default dtype, label 9 refused, a lost description
     paths = _mnist_folder(tmp_path)
     paths["y_test"].write_bytes(_idx_bytes(np.array([9, 0])))
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        split = data.load_mnist(tmp_path)
-    finally:
-        torch.set_default_dtype(default)
+    split = _load_under_float64_default(data.load_mnist, tmp_path)
     assert split.X_train.dtype == split.X_test.dtype == torch.float32
     assert split.y_train.dtype == split.y_test.dtype == torch.int64
     assert split.y_test.tolist() == [9, 0] and split.description == "MNIST (28x28, 10 classes)"
@@ -662,12 +667,7 @@ def test_cifar_batches_in_the_root_with_array_labels_load_as_float32_and_int64(t
     for name in _CIFAR_NAMES:
         (folder / name).rename(tmp_path / name)
     folder.rmdir()
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        split = data.load_cifar10(tmp_path)
-    finally:
-        torch.set_default_dtype(default)
+    split = _load_under_float64_default(data.load_cifar10, tmp_path)
     assert split.X_train.dtype == split.X_test.dtype == torch.float32
     assert split.y_train.dtype == split.y_test.dtype == torch.int64
     assert split.y_train.tolist()[:3] == [0, 9, 5] and split.description == "CIFAR-10 (3x32x32, 10 classes)"
