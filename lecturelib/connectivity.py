@@ -42,7 +42,8 @@ from ._checks import (check_callable, check_choice, check_finite_tensor, check_i
 from .cache import CachedRun, cached_fit
 from .data import DataSplit
 from .models import MLP
-from .train import default_loss, fit
+from .losses import default_loss
+from .train import fit
 
 __all__ = [
     "CURVE_KINDS", "curve_coefficients", "parameter_dict", "parameter_fingerprint", "Curve",

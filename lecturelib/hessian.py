@@ -35,7 +35,7 @@ from torch.func import functional_call, grad, jvp, vmap
 
 from ._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_positive,
                       check_seed, check_targets, check_tensor)
-from .train import default_loss
+from .losses import default_loss
 
 __all__ = ["HessianOperator", "hessian_vector_product", "top_eigenvalues", "hessian_trace", "TraceEstimate",
            "spectral_density", "SpectralDensity", "lanczos", "keskar_sharpness", "Sharpness",

@@ -29,7 +29,7 @@ from torch import nn
 from .data import DataSplit
 from ._checks import (check_callable, check_finite_tensor, check_int, check_module, check_positive, check_seed,
                       check_type)
-from .train import default_loss
+from .losses import default_loss
 
 __all__ = ["gradient_step_profile", "measure_during_training"]
 

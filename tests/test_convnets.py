@@ -1,10 +1,10 @@
-"""Tests of lecturelib.convnets against hand-written torch.nn.functional computations."""
+"""Tests of lecturelib.models.convnets against hand-written torch.nn.functional computations."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lecturelib.convnets import BasicBlock, ResNet, SmallCNN, cifar_resnet
+from lecturelib.models.convnets import BasicBlock, ResNet, SmallCNN, cifar_resnet
 from lecturelib.models import count_parameters
 
 

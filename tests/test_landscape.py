@@ -13,7 +13,7 @@ from torch import nn
 
 from lecturelib import landscape as L
 from lecturelib import landscape_plots as LP
-from lecturelib.convnets import ResNet
+from lecturelib.models.convnets import ResNet
 from lecturelib.landscape_engine import evaluate_affine, first_linear_layer, forward_macs
 from lecturelib.models import MLP
 from lecturelib.train import evaluate

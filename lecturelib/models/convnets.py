@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int, check_tensor, check_type
+from .._checks import check_int, check_tensor, check_type
 
 __all__ = ["BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS"]
 

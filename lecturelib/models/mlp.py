@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int, check_module, check_probability
+from .._checks import check_int, check_module, check_probability
 
 __all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "activation_names", "get_activation",
            "count_parameters", "square_hidden_layers"]

@@ -17,13 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import (check_callable, check_finite_tensor, check_input_dtype, check_int, check_module,
+from .._checks import (check_callable, check_finite_tensor, check_input_dtype, check_int, check_module,
                       check_nonnegative, check_positive, check_same_rows, check_seed, check_targets, check_tensor,
                       check_type)
-from .data import DataSplit
-from .device import progress_enabled, resolve_device
+from ..data import DataSplit
+from ..device import progress_enabled, resolve_device
+from ..losses import default_loss
 
-__all__ = ["History", "default_loss", "make_optimizer", "fit", "evaluate", "OPTIMIZERS"]
+__all__ = ["History", "make_optimizer", "fit", "evaluate", "OPTIMIZERS"]
 
 
 @dataclass
@@ -57,12 +58,6 @@ class History:
     @classmethod
     def from_dict(cls, record: dict) -> "History":
         return cls(**record)
-
-
-def default_loss(y: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Cross-entropy for integer targets, mean squared error for floating-point targets."""
-    check_tensor("targets", y)
-    return F.mse_loss if torch.is_floating_point(y) else F.cross_entropy
 
 
 OPTIMIZERS = {
