@@ -1,0 +1,1 @@
+"""Tests of lecturelib against trusted references."""

@@ -1,0 +1,1 @@
+"""Tests of one chapter each: its experiments, widgets and exercise checkers."""
