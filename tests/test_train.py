@@ -275,3 +275,82 @@ def test_evaluate_on_a_tuple_names_x_and_y_and_trusts_a_custom_loss():
     flat = y.reshape(-1)  # (N,) targets: refused for the default loss, fine for a loss that reshapes them
     mse = train.evaluate(net, (X, flat), loss_fn=lambda out, t: ((out - t.reshape(-1, 1)) ** 2).mean())
     assert abs(mse["loss"] - train.evaluate(net, (X, y))["loss"]) < 1e-6
+
+
+def _plain_sgd_steps(net, split, lr, batch_size, steps, seed, rate_factor=lambda step: 1.0):
+    """The reference: torch.optim.SGD over the minibatch order fit promises (a fresh randperm per
+    epoch from a CPU generator seeded with ``seed``), stopping after ``steps`` steps."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    n, taken = len(split.X_train), 0
+    while taken < steps:
+        order = torch.randperm(n, generator=generator)
+        for begin in range(0, n, batch_size):
+            idx = order[begin:begin + batch_size]
+            for group in opt.param_groups:
+                group["lr"] = lr * rate_factor(taken)
+            opt.zero_grad()
+            F.cross_entropy(net(split.X_train[idx]), split.y_train[idx]).backward()
+            opt.step()
+            taken += 1
+            if taken == steps:
+                return
+
+
+def test_on_step_sees_step_zero_and_every_step_and_max_steps_stops_mid_epoch():
+    split = data.digits().subset(n_train=100, n_test=50)
+    ours, reference = _net(widths=(64, 8, 10)), _net(widths=(64, 8, 10))
+    seen = []
+
+    def watch(model, step):
+        seen.append((step, model.training))
+        model.eval()  # fit must put the model back in training mode
+        return {"step": step} if step % 5 == 0 else None
+
+    history = train.fit(ours, split, lr=0.1, epochs=10, batch_size=30, seed=3, on_step=watch, max_steps=11,
+                        device="cpu")
+    _plain_sgd_steps(reference, split, lr=0.1, batch_size=30, steps=11, seed=3)
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert [step for step, _ in seen] == list(range(12)) and all(training for _, training in seen)
+    assert history.steps == 11 and history.extras["step"] == [0, 5, 10]
+    assert history.epoch == [0, 1, 2, 3]  # 4 steps per epoch: stopped in epoch 3, evaluated there
+
+
+def test_schedule_equals_lambda_lr_stepped_every_step():
+    split = data.digits().subset(n_train=90, n_test=30)
+    factor = lambda step: 0.5 ** (step // 3)  # noqa: E731
+    ours, reference = _net(widths=(64, 8, 10)), _net(widths=(64, 8, 10))
+    train.fit(ours, split, lr=0.2, epochs=3, batch_size=30, seed=1, schedule=factor, device="cpu")
+    opt = torch.optim.SGD(reference.parameters(), lr=0.2)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        order = torch.randperm(90, generator=generator)
+        for begin in range(0, 90, 30):
+            idx = order[begin:begin + 30]
+            opt.zero_grad()
+            F.cross_entropy(reference(split.X_train[idx]), split.y_train[idx]).backward()
+            opt.step()
+            scheduler.step()
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_schedule_that_changes_the_rate_changes_the_result():
+    split = data.digits().subset(n_train=90, n_test=30)
+    constant, decayed = _net(widths=(64, 8, 10)), _net(widths=(64, 8, 10))
+    train.fit(constant, split, lr=0.2, epochs=2, batch_size=30, device="cpu")
+    train.fit(decayed, split, lr=0.2, epochs=2, batch_size=30, schedule=lambda step: 1 / (1 + step), device="cpu")
+    assert not torch.equal(constant.layers[0].weight, decayed.layers[0].weight)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"on_step": 3}, "on_step"), ({"schedule": "cosine"}, "schedule"), ({"max_steps": 0}, "max_steps"),
+    ({"max_steps": 2.5}, "max_steps"), ({"schedule": lambda step: float("nan")}, "schedule <lambda> returned nan"),
+    ({"schedule": lambda step: -1.0}, "returned -1.0 at step 0"),
+    ({"on_step": lambda model, step: [step]}, "on_step <lambda> returned list"),
+])
+def test_bad_hooks_and_step_limits_are_named(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        train.fit(_net(), data.regression_1d(n_train=10), epochs=1, device="cpu", **kwargs)

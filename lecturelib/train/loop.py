@@ -9,6 +9,7 @@ deterministic on the CPU for a fixed ``seed`` (which orders the minibatches).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -169,7 +170,7 @@ def evaluate(model: nn.Module, data, split: str = "test", loss_fn=None, batch_si
 def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epochs: int = 100,
         batch_size: int | None = None, loss_fn=None, momentum: float = 0.0, weight_decay: float = 0.0,
         seed: int = 0, eval_every: int = 1, callback=None, progress: bool | None = None,
-        device=None) -> History:
+        device=None, on_step=None, max_steps: int | None = None, schedule=None) -> History:
     """Train ``model`` in place on ``data.X_train`` and return its :class:`History`.
 
     Args:
@@ -183,6 +184,15 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
         progress: show a tqdm bar (appears only if the run lasts over 2 s); ``None`` follows
             ``LECTURELIB_PROGRESS``.
         device: where to train; defaults to :func:`lecturelib.device.get_device`.
+        on_step: ``on_step(model, step) -> dict | None``, called once with ``step = 0`` before the
+            first optimiser step and after every step with the number of steps taken so far;
+            returned values are appended to ``history.extras`` (the model is put back in training
+            mode afterwards, so a hook may evaluate it).
+        max_steps: stop after this many optimiser steps; the run then ends with an evaluation in
+            the epoch where it stopped.
+        schedule: ``schedule(step) -> factor``: before optimiser step ``step`` (0-based) every
+            parameter group's learning rate is its initial rate times ``factor``, as
+            ``torch.optim.lr_scheduler.LambdaLR`` stepped once per optimiser step does.
 
     Before the first step it refuses (``TypeError``/``ValueError`` naming the argument) NaN or
     infinite hyperparameters, empty or non-finite inputs, inputs of another dtype than the model,
@@ -196,8 +206,11 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
     n_train = len(data.X_train)
     batch_size = n_train if batch_size is None else check_int("batch_size", batch_size, minimum=1)
     seed = check_seed("seed", seed)
-    if callback is not None:
-        check_callable("callback", callback)
+    for name, hook in (("callback", callback), ("on_step", on_step), ("schedule", schedule)):
+        if hook is not None:
+            check_callable(name, hook)
+    if max_steps is not None:
+        max_steps = check_int("max_steps", max_steps, minimum=1)
     if loss_fn is not None:
         check_callable("loss_fn", loss_fn)
     device = resolve_device(device)
@@ -228,13 +241,12 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
             history.train_accuracy.append(train_acc)
             history.test_accuracy.append(test_acc)
         if callback is not None:
-            extras = callback(model, epoch)
-            if extras is not None and not isinstance(extras, dict):
-                name = getattr(callback, "__name__", type(callback).__name__)
-                raise TypeError(f"callback {name} returned {type(extras).__name__} ({extras!r:.60}) at epoch {epoch}; "
-                                "it must return a dict name -> value or None")
-            for key, value in (extras or {}).items():
-                history.extras.setdefault(key, []).append(value)
+            _append_extras(history, "callback", callback, callback(model, epoch), f"epoch {epoch}")
+
+    def after_step(step):
+        if on_step is not None:
+            _append_extras(history, "on_step", on_step, on_step(model, step), f"step {step}")
+            model.train()
 
     show = progress_enabled() if progress is None else bool(progress)
     bar = None
@@ -242,9 +254,11 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, desc="training", unit="epoch", delay=2.0, leave=False)
+    base_rates = [group["lr"] for group in opt.param_groups]
     start = time.perf_counter()
     record(0)
     model.train()
+    after_step(0)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n_train, generator=generator).to(device) if batch_size < n_train else None
         for begin in range(0, n_train, batch_size):
@@ -253,18 +267,49 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
             else:
                 idx = order[begin:begin + batch_size]
                 xb, yb = X[idx], y[idx]
+            if schedule is not None:
+                _set_rates(opt, base_rates, schedule, history.steps)
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
             history.steps += 1
-        if epoch % eval_every == 0 or epoch == epochs:
+            after_step(history.steps)
+            if history.steps == max_steps:
+                break
+        stopped = history.steps == max_steps
+        if epoch % eval_every == 0 or epoch == epochs or stopped:
             record(epoch)
             if bar is not None:
                 bar.set_postfix(train_loss=f"{history.train_loss[-1]:.4g}", refresh=False)
         if bar is not None:
             bar.update(1)
+        if stopped:
+            break
     if bar is not None:
         bar.close()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _append_extras(history: History, role: str, hook, extras, when: str) -> None:
+    """Append the dict a hook returned to ``history.extras``; anything but a dict or None is an error."""
+    if extras is None:
+        return
+    if not isinstance(extras, dict):
+        name = getattr(hook, "__name__", type(hook).__name__)
+        raise TypeError(f"{role} {name} returned {type(extras).__name__} ({extras!r:.60}) at {when}; "
+                        "it must return a dict name -> value or None")
+    for key, value in extras.items():
+        history.extras.setdefault(key, []).append(value)
+
+
+def _set_rates(optimizer, base_rates, schedule, step: int) -> None:
+    """Learning rate of every group = its initial rate times ``schedule(step)``."""
+    factor = schedule(step)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 0:
+        name = getattr(schedule, "__name__", type(schedule).__name__)
+        raise ValueError(f"schedule {name} returned {factor!r} at step {step}; it must return a finite "
+                         "number >= 0 (the factor on the initial learning rate)")
+    for group, base in zip(optimizer.param_groups, base_rates):
+        group["lr"] = base * factor
