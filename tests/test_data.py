@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lecturelib import data
+from lecturelib import conditioning, data
+from lecturelib.data import files
 
 
 def test_digits_split_shapes_types_and_stratification():
@@ -190,7 +191,7 @@ def test_spirals_with_a_multiple_of_three_samples_are_unchanged():
     labels = np.repeat(np.arange(3), 4)
     angle = 4.0 * radius + 2 * np.pi * labels / 3 + rng.normal(0, 0.0, 12)
     X = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1).astype(np.float32)
-    expected = data._split(X, labels, 0.5, 0, "2-D spirals")
+    expected = data.split_arrays(X, labels, 0.5, 0, "2-D spirals")
     assert torch.equal(split.X_train, expected.X_train) and torch.equal(split.y_test, expected.y_test)
 
 
@@ -272,7 +273,7 @@ def _mnist_folder(tmp_path, n_train=6):
     folder = tmp_path / "mnist"
     folder.mkdir()
     images, labels = rng.integers(0, 256, size=(n_train, 28, 28)), np.arange(n_train) % 10
-    paths = {key: folder / stem for key, stem in data._MNIST_FILES.items()}
+    paths = {key: folder / stem for key, stem in files._MNIST_FILES.items()}
     _write_idx(paths["X_train"], images)
     _write_idx(paths["y_train"], labels)
     _write_idx(paths["X_test"], images[:2])
@@ -746,3 +747,56 @@ def test_missing_cifar_batches_say_where_to_unpack_them(tmp_path):
             f"so that {tmp_path / 'cifar-10-batches-py'}/ holds data_batch_1..5 and test_batch; "
             "lecturelib never downloads data.") + "$"):
         data.load_cifar10(tmp_path)
+
+
+# ---------------------------------------------------------------- preprocess_matrix: a bare matrix
+
+def _cloud():
+    X, _ = conditioning.gaussian_cloud(n=300, mean=(4.0, 2.0), stds=(3.0, 0.3), angle_degrees=30.0, seed=0)
+    return X
+
+
+def test_preprocess_matrix_matches_numpy_closed_forms_in_float64():
+    # the reference: numpy's mean, population std and eigh of the covariance, in float64
+    X = _cloud().float()
+    Xn = X.double().numpy()
+    mean, std = Xn.mean(0), Xn.std(0)
+    variances, axes = np.linalg.eigh((Xn - mean).T @ (Xn - mean) / len(Xn))
+    variances, axes = variances[::-1], axes[:, ::-1]
+    expected = {"raw": Xn, "centred": Xn - mean, "standardised": (Xn - mean) / std,
+                "PCA": (Xn - mean) @ axes, "whitened": (Xn - mean) @ axes / np.sqrt(variances)}
+    for how in data.PREPROCESSINGS:
+        Z = data.preprocess_matrix(X, how)
+        assert Z.dtype == torch.float64 and Z.shape == X.shape
+        ours = Z.numpy()
+        if how in ("PCA", "whitened"):  # principal axes are defined up to sign
+            ours = ours * np.sign((ours * expected[how]).sum(0))
+        np.testing.assert_allclose(ours, expected[how], rtol=1e-10, atol=1e-10)
+
+
+def test_preprocess_matrix_whitens_and_agrees_with_the_datasplit_transforms():
+    # the reference: data.whiten / data.standardize fitted on the same matrix (float32, their own eps)
+    X = _cloud()
+    Z = data.preprocess_matrix(X, "whitened")
+    torch.testing.assert_close(Z.T @ Z / len(Z), torch.eye(2, dtype=torch.float64), rtol=0, atol=1e-10)
+    split = data.DataSplit(X.float(), torch.zeros(len(X), dtype=torch.int64), X.float()[:5],
+                           torch.zeros(5, dtype=torch.int64))
+    for how, transform in (("standardised", data.standardize), ("centred", data.center)):
+        torch.testing.assert_close(transform(split).X_train.double(), data.preprocess_matrix(X, how),
+                                   rtol=1e-5, atol=1e-5)
+    pca = data.pca(split).X_train.double()
+    ours = data.preprocess_matrix(X, "PCA")
+    torch.testing.assert_close(pca * torch.sign((pca * ours).sum(0)), ours, rtol=1e-4, atol=1e-4)
+
+
+def test_preprocess_matrix_refuses_unknown_names_and_non_matrices():
+    with pytest.raises(ValueError, match="how must be one of 'raw'"):
+        data.preprocess_matrix(_cloud(), "sphered")
+    with pytest.raises(ValueError, match="X must have 2 dimensions"):
+        data.preprocess_matrix(torch.zeros(5), "raw")
+    with pytest.raises(TypeError, match="X must be a torch.Tensor"):
+        data.preprocess_matrix([[1.0, 2.0]], "raw")
+    with pytest.raises(TypeError, match="X must be a floating-point tensor"):
+        data.preprocess_matrix(torch.zeros(4, 2, dtype=torch.int64), "raw")
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
+        data.preprocess_matrix(_cloud(), "standardised", eps=float("nan"))
