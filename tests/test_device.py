@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from lecturelib import device
 
@@ -124,3 +125,35 @@ def test_progress_switch_reads_every_off_word_and_defaults_to_on(monkeypatch, va
     else:
         monkeypatch.setenv("LECTURELIB_PROGRESS", value)
     assert device.progress_enabled() is shown
+
+
+def test_model_device_is_where_the_model_is_unless_told():
+    assert device.model_device(nn.Linear(2, 2)) == torch.device("cpu")
+    assert device.model_device(nn.ReLU()) == torch.device("cpu")  # nothing to ask: the CPU
+    assert device.model_device(nn.Linear(2, 2), "cpu") == torch.device("cpu")
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        device.model_device("a model")
+    with pytest.raises(ValueError, match="not a device name"):
+        device.model_device(nn.Linear(2, 2), "gpu")
+
+
+def test_preserved_torch_state_restores_threads_flushing_and_dtype():
+    threads, flushing = torch.get_num_threads(), device.flushes_denormals()
+    try:
+        torch.set_flush_denormal(False)
+        assert not device.flushes_denormals()
+        with device.preserved_torch_state():
+            torch.set_num_threads(1)
+            torch.set_default_dtype(torch.float64)
+            torch.set_flush_denormal(True)
+            assert device.flushes_denormals() == torch.set_flush_denormal(True)  # True where supported
+        assert torch.get_num_threads() == threads and torch.get_default_dtype() == torch.float32
+        assert not device.flushes_denormals()
+        with pytest.raises(RuntimeError, match="inside"):
+            with device.preserved_torch_state():
+                torch.set_default_dtype(torch.float64)
+                raise RuntimeError("inside")
+        assert torch.get_default_dtype() == torch.float32
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(flushing)
