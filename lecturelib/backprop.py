@@ -18,77 +18,27 @@ A residual layer :math:`z_{j+1} = z_j + \sigma_j(v_j)` adds :math:`\delta_{j+1}`
 Two forms are given: :func:`backprop_sample` follows the lecture literally for one sample with
 column vectors; :func:`forward` / :func:`backward` process a batch stored as rows, so
 :math:`V_j = Z_j W_j^\top + b_j` and :math:`\partial L/\partial W_j = G_j^\top Z_j` with
-:math:`G_j = \Delta_{j+1} \odot \sigma_j'(V_j)`.
+:math:`G_j = \Delta_{j+1} \odot \sigma_j'(V_j)`. Every function takes a :class:`~lecturelib.models.MLP`
+or its functional view :class:`~lecturelib.models.Network` (:mod:`lecturelib.models.functional`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ._checks import (check_int, check_labels, check_module, check_nonnegative, check_positive, check_real,
-                      check_seed, check_tensor, check_type)
-from .models import ACTIVATIONS, MLP, ActivationSpec, get_activation
+from ._checks import check_int, check_labels, check_module, check_real, check_seed, check_tensor, check_type
+from .models.functional import Network, as_network, network_from_mlp
+from .models.mlp import MLP
 
-__all__ = ["Network", "ForwardPass", "BackwardPass", "GradientCheck", "LayerGradientNorms",
-           "network_from_mlp", "random_network", "scaled_activation", "forward", "output_gradient",
+__all__ = ["ForwardPass", "BackwardPass", "GradientCheck", "LayerGradientNorms", "forward", "output_gradient",
            "backward", "backprop_sample", "gradients", "network_gradients", "gradient_check",
            "layer_gradient_norms", "stored_activation_bytes", "autograd_saved_bytes", "LOSSES"]
 
 LOSSES = ("mse", "cross_entropy")
-
-
-@dataclass(frozen=True)
-class Network:
-    r"""The parameters of :math:`m(x;\theta)` as plain tensors.
-
-    ``weights[k]`` is :math:`W_{k+1}` of shape ``(n_{k+2}, n_{k+1})``; ``biases[k]`` is
-    :math:`b_{k+1}` of shape ``(n_{k+2},)`` (or ``None``); ``activations`` and ``residual`` have one
-    entry per *hidden* layer (the last layer is affine, :math:`\sigma_n = \mathrm{Id}`).
-    """
-
-    weights: tuple
-    biases: tuple
-    activations: tuple
-    residual: tuple
-
-    def __post_init__(self):
-        n = len(self.weights)
-        if n < 1:
-            raise ValueError("weights must hold at least one matrix")
-        if len(self.biases) != n:
-            raise ValueError(f"biases must have one entry per weight matrix ({n}), got {len(self.biases)}")
-        if len(self.activations) != n - 1 or len(self.residual) != n - 1:
-            raise ValueError(f"activations and residual need one entry per hidden layer ({n - 1}), got "
-                             f"{len(self.activations)} and {len(self.residual)}")
-        for k, W in enumerate(self.weights):
-            if not isinstance(W, torch.Tensor) or W.dim() != 2:
-                raise ValueError(f"weights[{k}] must be a 2-D tensor, got "
-                                 f"{tuple(W.shape) if isinstance(W, torch.Tensor) else type(W).__name__}")
-            if k and W.shape[1] != self.weights[k - 1].shape[0]:
-                raise ValueError(f"weights[{k}] has {W.shape[1]} columns but weights[{k - 1}] has "
-                                 f"{self.weights[k - 1].shape[0]} rows; consecutive widths must agree")
-            b = self.biases[k]
-            if b is not None and tuple(b.shape) != (W.shape[0],):
-                raise ValueError(f"biases[{k}] must have shape ({W.shape[0]},), got {tuple(b.shape)}")
-        for k, (spec, res) in enumerate(zip(self.activations, self.residual)):
-            if not isinstance(spec, ActivationSpec) or spec.function is None or spec.derivative is None:
-                raise ValueError(f"activations[{k}] must be an element-wise ActivationSpec, got {spec!r}")
-            if res and self.weights[k].shape[0] != self.weights[k].shape[1]:
-                raise ValueError(f"hidden layer {k} is residual but maps width {self.weights[k].shape[1]} "
-                                 f"to {self.weights[k].shape[0]}; a residual layer must be square")
-
-    @property
-    def widths(self) -> list[int]:
-        """``[n_1, ..., n_{n+1}]``: the width of every state :math:`z_j`."""
-        return [self.weights[0].shape[1]] + [W.shape[0] for W in self.weights]
-
-    @property
-    def depth(self) -> int:
-        """Number of affine maps :math:`n`."""
-        return len(self.weights)
 
 
 @dataclass(frozen=True)
@@ -115,78 +65,6 @@ class BackwardPass:
     bias_grads: list
 
 
-def scaled_activation(name: str, alpha: float) -> ActivationSpec:
-    r"""The activation :math:`\alpha\,\sigma(u)` with derivative :math:`\alpha\,\sigma'(u)`.
-
-    The lecture's remedy for exploding residual gradients: with :math:`\alpha < 1` an
-    :math:`L`-Lipschitz :math:`\sigma` becomes :math:`\alpha L`-Lipschitz.
-    """
-    spec = get_activation(name)
-    if spec.function is None:
-        raise ValueError(f"activation {name!r} is not element-wise; scaled_activation needs one that is")
-    alpha = check_positive("alpha", alpha)
-    function, derivative = spec.function, spec.derivative
-    return replace(spec, name=f"{alpha:g}*{spec.name}", formula=rf"{alpha:g}\,({spec.formula})",
-                   function=lambda u: alpha * function(u), derivative=lambda u: alpha * derivative(u))
-
-
-def _resolve_activation(activation) -> ActivationSpec:
-    if isinstance(activation, ActivationSpec):
-        return activation
-    return get_activation(activation)
-
-
-def network_from_mlp(model: MLP) -> Network:
-    """The :class:`Network` view of a :class:`lecturelib.models.MLP` (sharing its tensors).
-
-    Accepts plain and residual MLPs with element-wise activations; rejects what the lecture's
-    recursion does not cover (normalisation layers, maxout, PReLU's learned slope, dropout).
-    """
-    check_type("model", model, MLP, "a lecturelib.models.MLP")
-    if model.norm is not None:
-        raise ValueError(f"model has norm={model.norm!r}; backprop supports MLPs with norm=None only")
-    if model.dropout:
-        raise ValueError(f"model has dropout={model.dropout}; backprop supports dropout=0 only")
-    if model.activation in ("maxout", "prelu"):
-        raise ValueError(f"model activation {model.activation!r} is not supported; use one of "
-                         f"{', '.join(k for k in ACTIVATIONS if k not in ('maxout', 'prelu'))}")
-    spec = ACTIVATIONS[model.activation]
-    weights = tuple(layer.weight for layer in model.layers)
-    biases = tuple(layer.bias for layer in model.layers)
-    return Network(weights, biases, tuple(spec for _ in model.activations), tuple(model.residual_mask))
-
-
-def random_network(widths, activation="relu", residual: bool = False, weight_scale: float = 1.0,
-                   seed: int = 0, dtype=torch.float64) -> Network:
-    r"""A random :class:`Network` with :math:`(W_j)_{ik} \sim N(0, \text{weight_scale}^2 / n_j)`, :math:`b_j = 0`.
-
-    ``weight_scale = 1`` gives LeCun's variance :math:`1/n_j` (LeCun et al. 2012); ``sqrt(2)`` is He et
-    al. (2015). ``activation`` is a name or an :class:`ActivationSpec` (e.g. from
-    :func:`scaled_activation`). Hidden layers of equal width are residual when ``residual``.
-    """
-    if not isinstance(widths, (list, tuple)) or len(widths) < 2 or not all(
-            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
-        raise ValueError(f"widths must be a list of at least two positive ints, got {widths!r}")
-    check_nonnegative("weight_scale", weight_scale)
-    check_type("residual", residual, bool, "True or False")
-    spec = _resolve_activation(activation)
-    generator = torch.Generator().manual_seed(check_seed("seed", seed))
-    weights = tuple(torch.randn(widths[k + 1], widths[k], generator=generator, dtype=dtype)
-                    * (weight_scale / widths[k] ** 0.5) for k in range(len(widths) - 1))
-    biases = tuple(torch.zeros(widths[k + 1], dtype=dtype) for k in range(len(widths) - 1))
-    n_hidden = len(widths) - 2
-    mask = tuple(residual and widths[k] == widths[k + 1] for k in range(n_hidden))
-    return Network(weights, biases, tuple(spec for _ in range(n_hidden)), mask)
-
-
-def _as_network(model) -> Network:
-    if isinstance(model, Network):
-        return model
-    if isinstance(model, MLP):
-        return network_from_mlp(model)
-    raise TypeError(f"model must be a lecturelib.models.MLP or a backprop.Network, got {type(model).__name__}")
-
-
 def _check_inputs(network: Network, X) -> torch.Tensor:
     check_tensor("X", X)
     if X.dim() > 2:
@@ -203,7 +81,7 @@ def forward(model, X: torch.Tensor) -> ForwardPass:
     Rows are samples: :math:`V_j = Z_j W_j^\top + b_j`, then :math:`Z_{j+1} = \sigma_j(V_j)`
     (plus :math:`Z_j` in a residual layer); the last layer is affine.
     """
-    network = _as_network(model)
+    network = as_network(model)
     z = _check_inputs(network, X)  # (batch, n_1)
     states, pre = [z], []
     with torch.no_grad():
@@ -264,7 +142,7 @@ def backward(model, forward_pass: ForwardPass, delta_out: torch.Tensor) -> Backw
     :math:`\partial L/\partial b_j = \mathbf 1^\top G_j`, :math:`\Delta_j = G_j W_j` (:math:`+\Delta_{j+1}` if residual).
     Only vector-times-matrix products: the 3-D tensor :math:`\partial z_{j+1}/\partial W_j` is never formed.
     """
-    network = _as_network(model)
+    network = as_network(model)
     if not isinstance(forward_pass, ForwardPass) or len(forward_pass.states) != network.depth + 1:
         raise ValueError(f"forward_pass must be the ForwardPass of this network ({network.depth + 1} states)")
     output = forward_pass.output
@@ -301,7 +179,7 @@ def backprop_sample(model, x: torch.Tensor, y: torch.Tensor, loss: str = "mse") 
     :math:`\partial L/\partial b_j = \delta_{j+1}\odot\sigma_j'(v_j)`. Returns
     ``{"loss", "states", "deltas", "weight_grads", "bias_grads"}`` for the one-sample loss.
     """
-    network = _as_network(model)
+    network = as_network(model)
     if not isinstance(x, torch.Tensor) or x.dim() != 1 or x.shape[0] != network.widths[0]:
         raise ValueError(f"x must be one sample of shape ({network.widths[0]},), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
@@ -340,7 +218,7 @@ def backprop_sample(model, x: torch.Tensor, y: torch.Tensor, loss: str = "mse") 
 
 def network_gradients(model, X: torch.Tensor, y: torch.Tensor, loss: str = "mse"):
     """Batched loss, :class:`ForwardPass` and :class:`BackwardPass` of ``model`` (MLP or Network)."""
-    network = _as_network(model)
+    network = as_network(model)
     forward_pass = forward(network, X)
     value, delta_out = output_gradient(forward_pass.output, y, loss)
     return value, forward_pass, backward(network, forward_pass, delta_out)
@@ -391,8 +269,6 @@ def gradient_check(model: MLP, X: torch.Tensor, y: torch.Tensor, loss: str = "ms
     :math:`O(\epsilon^2)`. The model is evaluated in float64 on a copy; ``max_entries`` checks a
     random subset of that many entries per parameter (all when ``None``).
     """
-    import copy
-
     check_type("model", model, MLP, "a lecturelib.models.MLP")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import check_finite_tensor, check_int, check_nonnegative, check_positive, check_seed, check_tensor
-from .backprop import Network, _as_network
+from .models.functional import Network, as_network
 
 __all__ = ["ACTIVATION_LIPSCHITZ", "spectral_norms", "layer_lipschitz_factors", "lipschitz_upper_bound",
            "delta_norm_bounds", "jacobian_norms", "lipschitz_lower_bound_gradient", "lipschitz_lower_bound_pairs",
@@ -34,7 +34,7 @@ ACTIVATION_LIPSCHITZ = {"identity": 1.0, "sigmoid": 0.25, "tanh": 1.0, "relu": 1
 
 
 def _activation_constant(name):
-    """Registry constant of ``name``; ``"0.5*relu"`` (from ``backprop.scaled_activation``) gives 0.5 * 1."""
+    """Registry constant of ``name``; ``"0.5*relu"`` (from ``models.scaled_activation``) gives 0.5 * 1."""
     if name in ACTIVATION_LIPSCHITZ:
         return ACTIVATION_LIPSCHITZ[name]
     alpha, _, base = name.partition("*")
@@ -45,7 +45,7 @@ def _activation_constant(name):
 
 
 def _network_and_constant(model, activation_lipschitz):
-    network = _as_network(model)
+    network = as_network(model)
     if activation_lipschitz is None:
         constants = [_activation_constant(spec.name) for spec in network.activations]
         unknown = sorted({spec.name for spec, c in zip(network.activations, constants) if c is None})
@@ -58,7 +58,7 @@ def _network_and_constant(model, activation_lipschitz):
 
 def spectral_norms(model) -> torch.Tensor:
     r"""The spectral norms :math:`\|W_j\|_2 = \sigma_{\max}(W_j)` of every weight matrix, in layer order."""
-    network = _as_network(model)
+    network = as_network(model)
     return torch.stack([torch.linalg.matrix_norm(W.detach().double(), ord=2) for W in network.weights])
 
 
@@ -96,27 +96,12 @@ def delta_norm_bounds(model, output_delta_norm: float = 1.0,
     return output_delta_norm * torch.cat([suffix, torch.ones(1, dtype=suffix.dtype)])
 
 
-def _network_function(network: Network):
-    """A differentiable batched forward pass of ``network`` (autograd may track the input)."""
-    def function(x):  # (points, n_1) -> (points, n_{n+1})
-        z = x
-        for k, (W, b) in enumerate(zip(network.weights, network.biases)):
-            v = z @ W.detach().T + (b.detach() if b is not None else 0.0)
-            if k == network.depth - 1:
-                z = v
-            else:
-                h = network.activations[k].function(v)
-                z = z + h if network.residual[k] else h
-        return z
-    return function
-
-
 def _model_function(model):
     if isinstance(model, Network):
-        return _network_function(model)
+        return model.detach()  # differentiable in the input only
     if isinstance(model, torch.nn.Module):
         return model
-    raise TypeError(f"model must be a torch.nn.Module or a backprop.Network, got {type(model).__name__}")
+    raise TypeError(f"model must be a torch.nn.Module or a models.Network, got {type(model).__name__}")
 
 
 def _input_jacobians(model, X: torch.Tensor, create_graph: bool = False) -> torch.Tensor:

@@ -37,7 +37,7 @@ def test_sigmoid_and_scaled_activation_constants():
         (0.25 * norms[0] * 0.25 * norms[1] * norms[2]).item(), rel=1e-12)
     assert lipschitz.lipschitz_upper_bound(model, activation_lipschitz=1.0) == pytest.approx(
         norms.prod().item(), rel=1e-12)
-    net = backprop.random_network([3, 5, 5, 2], backprop.scaled_activation("tanh", 0.5), residual=True)
+    net = models.random_network([3, 5, 5, 2], models.scaled_activation("tanh", 0.5), residual=True)
     factors = lipschitz.layer_lipschitz_factors(net)
     norms = lipschitz.spectral_norms(net)
     assert torch.allclose(factors, torch.stack([0.5 * norms[0], 1 + 0.5 * norms[1], norms[2]]))
@@ -76,7 +76,7 @@ def test_jacobian_norms_match_autograd_jacobian():
     for i in range(len(X)):
         jac = torch.autograd.functional.jacobian(lambda x: model(x[None])[0], X[i])
         assert ours[i].item() == pytest.approx(torch.linalg.svdvals(jac)[0].item(), rel=1e-12)
-    net = backprop.network_from_mlp(model)
+    net = models.network_from_mlp(model)
     assert torch.allclose(lipschitz.jacobian_norms(net, X), ours, rtol=1e-12, atol=0)
 
 
@@ -108,7 +108,7 @@ def test_bad_inputs_give_clear_errors():
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("residual", [False, True])
 def test_delta_norm_bounds_hold_per_sample(activation, residual):
-    net = backprop.random_network([4] + [6] * 8 + [3], activation, residual=residual, weight_scale=1.5, seed=5)
+    net = models.random_network([4] + [6] * 8 + [3], activation, residual=residual, weight_scale=1.5, seed=5)
     X, y = torch.randn(30, 4, dtype=torch.float64), torch.randn(30, 3, dtype=torch.float64)
     _, _, back = backprop.network_gradients(net, X, y)
     output_norms = back.deltas[-1].norm(dim=1)  # (30,)
@@ -123,7 +123,7 @@ def test_delta_norm_bounds_hold_per_sample(activation, residual):
 
 
 def test_lower_bounds_accept_a_backprop_network():
-    net = backprop.random_network([3, 6, 6, 2], backprop.scaled_activation("tanh", 0.5), residual=True, seed=6)
+    net = models.random_network([3, 6, 6, 2], models.scaled_activation("tanh", 0.5), residual=True, seed=6)
     X = torch.randn(20, 3, dtype=torch.float64)
     upper = lipschitz.lipschitz_upper_bound(net)
     climbed = lipschitz.lipschitz_lower_bound_gradient(net, X, steps=5)

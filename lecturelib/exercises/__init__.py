@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ExerciseResult", "check_close", "check_function"]
+__all__ = ["ExerciseResult", "check_close", "check_function", "require_function", "call_answer"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,21 @@ class ExerciseResult:
 
     def __repr__(self) -> str:
         return ("Correct: " if self.passed else "Not yet: ") + self.message
+
+
+def require_function(answer, name: str = "the answer") -> None:
+    """A checker called with something other than a function is misused: ``TypeError`` naming ``name``."""
+    if not callable(answer):
+        raise TypeError(f"{name} must be a function, got {type(answer).__name__}")
+
+
+def call_answer(answer, args: tuple, what: str):
+    """``(answer(*args), None)``, or ``(None, failure)`` when the reader's function raised: the failed
+    :class:`ExerciseResult` says what was being checked and what was raised, so the notebook keeps running."""
+    try:
+        return answer(*args), None
+    except Exception as error:  # the reader's code failed: say how, keep the notebook running
+        return None, ExerciseResult(False, f"{what}: your function raised {type(error).__name__}: {error}")
 
 
 def _as_array(value, name):
@@ -67,8 +82,7 @@ def check_function(candidate, reference, inputs, what: str, rtol: float = 1e-6, 
                    hint: str = "") -> ExerciseResult:
     """Call ``candidate(*args)`` and ``reference(*args)`` on every ``args`` tuple in ``inputs`` and
     compare the results with :func:`check_close`; reports the first failing input."""
-    if not callable(candidate):
-        raise TypeError(f"the answer must be a function, got {type(candidate).__name__}")
+    require_function(candidate)
     if not callable(reference):
         raise TypeError(f"reference must be callable, got {type(reference).__name__}")
     inputs = list(inputs)
