@@ -244,3 +244,10 @@ def test_count_parameters_names_its_argument():
     # catches a message that does not name the argument
     with pytest.raises(TypeError, match=r"^model must be a torch.nn.Module, got str$"):
         models.count_parameters("net")
+
+
+@pytest.mark.parametrize("norm", models.MLP_NORMS)
+def test_every_named_norm_builds_and_runs(norm):
+    model = MLP([3, 4, 4, 2], norm=norm)
+    assert model.norm == norm
+    assert model(torch.randn(5, 3)).shape == (5, 2)

@@ -5,17 +5,18 @@
 - :mod:`~lecturelib.models.functional`: the same network as plain tensors, :class:`Network`
   (what the written-out backpropagation and the Lipschitz bounds read), and random ones.
 - :mod:`~lecturelib.models.convnets`: small CNNs and the residual networks of He et al. (2016).
+- :mod:`~lecturelib.models.surgery`: function-preserving maps (Dinh et al.'s rescaling).
 
 ``from lecturelib import models; models.MLP(...)`` reaches everything listed here.
 """
 
 from .convnets import CIFAR_DEPTHS, BasicBlock, ResNet, SmallCNN, cifar_resnet
 from .functional import Network, as_network, network_from_mlp, random_network, scaled_activation
-from .mlp import (ACTIVATIONS, MLP, NORMS, ActivationSpec, Maxout, activation_names, count_parameters,
+from .mlp import (ACTIVATIONS, MLP, MLP_NORMS, ActivationSpec, Maxout, activation_names, count_parameters,
                   get_activation, square_hidden_layers)
 from .surgery import rescale_layers
 
-__all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "NORMS", "activation_names", "get_activation",
+__all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "MLP_NORMS", "activation_names", "get_activation",
            "count_parameters", "square_hidden_layers",
            "Network", "as_network", "network_from_mlp", "random_network", "scaled_activation",
            "BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "rescale_layers"]

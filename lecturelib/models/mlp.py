@@ -22,7 +22,7 @@ from torch import nn
 
 from .._checks import check_int, check_module, check_probability
 
-__all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "activation_names", "get_activation",
+__all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "MLP_NORMS", "activation_names", "get_activation",
            "count_parameters", "square_hidden_layers"]
 
 
@@ -110,7 +110,7 @@ def get_activation(name: str) -> ActivationSpec:
     return ACTIVATIONS[key]
 
 
-NORMS = (None, "batch", "layer")
+MLP_NORMS = (None, "batch", "layer")  # the normalisation layers MLP(norm=...) accepts by name
 
 
 def square_hidden_layers(widths) -> list[bool]:
@@ -149,8 +149,8 @@ class MLP(nn.Module):
             raise ValueError(f"widths must be positive ints, got {widths!r}")
         if not isinstance(residual, bool):
             raise TypeError(f"residual must be True or False, got {residual!r}")
-        if not (norm in NORMS or callable(norm)):
-            raise ValueError(f"norm must be one of {NORMS} or a callable width -> module, got {norm!r}")
+        if not (norm in MLP_NORMS or callable(norm)):
+            raise ValueError(f"norm must be one of {MLP_NORMS} or a callable width -> module, got {norm!r}")
         check_probability("dropout", dropout, allow_one=False)
         if residual and not any(square_hidden_layers(widths)):
             example = [widths[0], widths[0], widths[1]] if len(widths) == 2 else [*widths[:2], *widths[1:]]
