@@ -32,12 +32,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._checks import check_module, check_real, check_seed, check_tensor
+from ._checks import check_module, check_seed, check_tensor
 from .models import get_activation
 
 __all__ = ["SCHEMES", "scheme_names", "resolve_scheme", "weight_std", "init_weight_", "initialize",
-           "LayerStatistics", "activation_statistics", "statistics_table", "hidden_layer_statistics",
-           "track_training"]
+           "LayerStatistics", "activation_statistics", "statistics_table", "hidden_layer_statistics"]
 
 SCHEMES = ("gaussian", "standard", "xavier_normal", "xavier_uniform", "lecun_normal", "he_normal",
            "he_uniform", "zero")
@@ -313,67 +312,3 @@ def hidden_layer_statistics(model: nn.Module, X: torch.Tensor) -> dict[str, list
     finally:
         model.train(was_training)
     return {"mean": [float(h.mean()) for h in states], "std": [float(h.std(unbiased=False)) for h in states]}
-
-
-def track_training(model: nn.Module, data, lr: float, steps: int, batch_size: int = 10, record_every: int = 100,
-                   probe_size: int = 300, seed: int = 0) -> dict[str, list]:
-    r"""Train an :class:`~lecturelib.models.MLP` with plain minibatch SGD on cross-entropy and record,
-    every ``record_every`` steps (step 0 included), each hidden layer's activation mean and std on
-    the first ``probe_size`` test inputs and the test error: Glorot & Bengio's (2010) figures 2
-    and 11 at laptop scale.
-
-    The minibatch order is a fresh ``torch.randperm`` per epoch from a generator seeded with
-    ``seed``, exactly as :func:`lecturelib.train.fit` does, so both train identically. Runs on the
-    CPU. Returns ``{"step": [...], "mean": [[per layer], ...], "std": [...], "test_error": [...]}``.
-    """
-    from .data import DataSplit
-
-    if not isinstance(data, DataSplit):
-        raise TypeError(f"data must be a lecturelib.data.DataSplit, got {type(data).__name__}")
-    if not data.is_classification:
-        raise ValueError("data must be a classification split (integer targets)")
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every),
-                        ("probe_size", probe_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not check_real("lr", lr) > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    check_seed("seed", seed)
-    model = model.cpu()
-    optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
-    X, y = data.X_train, data.y_train  # (N, d), (N,)
-    probe = data.X_test[:probe_size]
-    generator = torch.Generator().manual_seed(seed)
-    record = {"step": [], "mean": [], "std": [], "test_error": []}
-
-    def snapshot(step):
-        stats = hidden_layer_statistics(model, probe)
-        with torch.no_grad():
-            was_training = model.training
-            model.eval()
-            error = float((model(data.X_test).argmax(dim=1) != data.y_test).double().mean())
-            model.train(was_training)
-        record["step"].append(step)
-        record["mean"].append(stats["mean"])
-        record["std"].append(stats["std"])
-        record["test_error"].append(error)
-
-    snapshot(0)
-    model.train()
-    step, n = 0, len(X)
-    while step < steps:
-        order = torch.randperm(n, generator=generator) if batch_size < n else torch.arange(n)
-        for begin in range(0, n, batch_size):
-            index = order[begin:begin + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(X[index]), y[index])
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if step % record_every == 0:
-                snapshot(step)
-            if step == steps:
-                break
-    if record["step"][-1] != steps:
-        snapshot(steps)
-    return record

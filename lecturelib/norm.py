@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_int, check_module, check_positive, check_real, check_seed, check_tensor, check_type
+from ._checks import check_int, check_module, check_positive, check_real, check_tensor
 
 __all__ = ["batch_norm_forward", "batch_norm_backward", "BatchNormFunction", "BatchNorm", "LayerNorm",
            "InstanceNorm", "GroupNorm", "group_norm", "WeightNormLinear", "weight_normalize",
@@ -375,93 +375,3 @@ def weight_normalize(model: nn.Module) -> nn.Module:
             weight_normalize(child)
     return model
 
-
-# --- Ioffe & Szegedy (2015)'s MNIST experiment, at laptop scale -----------------------------------
-
-def ioffe_mlp(n_in: int, n_classes: int, batch_norm: bool, init_std: float = 2.0, seed: int = 0,
-              norm_layer=None) -> nn.Module:
-    r"""The network of Ioffe & Szegedy (2015, Section 4.1): three fully connected hidden layers of
-    100 sigmoid units, optionally with :class:`BatchNorm` before each sigmoid.
-
-    Weights are small random Gaussians, :math:`W_{ij}\sim N(0, \text{init\_std}^2/n_\text{in})`,
-    biases zero, drawn from ``torch.manual_seed(seed)``, so both variants start from the same
-    weights. Returns a ``models.MLP([n_in, 100, 100, 100, n_classes], "sigmoid", norm=...)``;
-    ``norm_layer`` (a ``width -> module`` callable such as :class:`LayerNorm`) replaces
-    :class:`BatchNorm` when given, for comparing normalisations from the same weights.
-    """
-    from .models import MLP
-
-    check_int("n_in", n_in, minimum=1)
-    check_int("n_classes", n_classes, minimum=1)
-    check_positive("init_std", init_std)
-    check_type("batch_norm", batch_norm, bool, "True or False")
-    if norm_layer is not None and (batch_norm or not callable(norm_layer)):
-        raise ValueError(f"norm_layer must be a callable width -> module, used with batch_norm=False; "
-                         f"got norm_layer={norm_layer!r}, batch_norm={batch_norm}")
-    torch.manual_seed(check_seed("seed", seed))
-    layer = norm_layer if norm_layer is not None else (BatchNorm if batch_norm else None)
-    model = MLP([n_in, 100, 100, 100, n_classes], activation="sigmoid", norm=layer)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.weight.normal_(0.0, init_std / layer.in_features ** 0.5)
-            layer.bias.zero_()
-    return model
-
-
-def percentile_callback(X_probe: torch.Tensor, layer: int = -1, unit: int = 0, q=(15, 50, 85)):
-    r"""A ``fit`` callback recording percentiles of one unit's sigmoid input (Ioffe & Szegedy 2015,
-    Figure 1b,c): the ``q``-th percentiles over ``X_probe`` of ``pre[layer][:, unit]``, the
-    (normalised, if the net has BN) pre-activation of hidden layer ``layer``, in evaluation mode.
-    Returns ``callback(model, epoch) -> {"p15": float, ...}``; the model's mode is restored.
-    """
-    if not isinstance(X_probe, torch.Tensor) or X_probe.dim() != 2:
-        raise TypeError(f"X_probe must be a (samples, features) tensor, got {type(X_probe).__name__}")
-    if not isinstance(q, (tuple, list)) or not q:
-        raise ValueError(f"q must be a non-empty tuple of percentiles in [0, 100], got {q!r}")
-    for v in q:
-        check_real("q", v, 0.0, 100.0)
-    check_int("layer", layer)
-    check_int("unit", unit, minimum=0)
-
-    def callback(model, epoch):
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            pre = model.forward_with_states(X_probe.to(next(model.parameters()).device))["pre"][layer][:, unit]
-        model.train(was_training)
-        values = torch.quantile(pre.double().cpu(), torch.tensor([v / 100 for v in q], dtype=torch.float64))
-        return {f"p{v}": float(x) for v, x in zip(q, values)}
-
-    return callback
-
-
-def steps_to_accuracy(history, target: float, steps_per_epoch: int):
-    """The first training step (``epoch * steps_per_epoch``) at which ``history.test_accuracy``
-    reaches ``target``, or ``None`` if it never does (the "steps to 72.2%" column of Ioffe &
-    Szegedy 2015, Figure 3)."""
-    check_real("target", target, 0.0, 1.0, open_min=True)
-    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
-    for epoch, accuracy in zip(history.epoch, history.test_accuracy):
-        if accuracy >= target:
-            return epoch * steps_per_epoch
-    return None
-
-
-def run_ioffe_experiment(split, batch_norm: bool, lr: float, epochs: int, batch_size: int = 60, unit: int = 0,
-                         seed: int = 0):
-    r"""Train :func:`ioffe_mlp` on ``split`` with minibatch SGD (cross-entropy, evaluated every
-    epoch) and record the 15th/50th/85th percentiles of unit ``unit`` of the last hidden layer's
-    sigmoid input over the test inputs (:func:`percentile_callback`), as in Ioffe & Szegedy (2015,
-    Figure 1). Cached with :func:`lecturelib.cache.cached_fit`; returns its ``CachedRun``
-    (``history.extras`` holds ``p15``, ``p50``, ``p85`` per epoch).
-    """
-    from .cache import cached_fit
-    from .train import fit
-
-    config = {"data": split.description, "n_train": len(split.X_train), "batch_norm": batch_norm, "lr": lr,
-              "epochs": epochs, "batch_size": batch_size, "unit": unit, "seed": seed, "init_std": 2.0}
-    return cached_fit("bn-ioffe", config,
-                      build=lambda: ioffe_mlp(split.n_features, split.n_classes, batch_norm, seed=seed),
-                      train=lambda model: fit(model, split, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
-                                              callback=percentile_callback(split.X_test, unit=unit)),
-                      data=split)

@@ -16,6 +16,8 @@ All three are measured on the same minibatch at every :math:`\eta` (same point, 
 fixed steps), not as an envelope over separate runs with different learning rates. The network
 stays in training mode, as during training, so a batch-normalised net uses batch statistics;
 the measurement works on a copy, so the model's running statistics are untouched.
+:class:`GradientStepProbe` takes the measurements along a run of :func:`lecturelib.train.fit`
+(as its ``on_step`` hook).
 """
 
 from __future__ import annotations
@@ -26,12 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import DataSplit
-from ._checks import (check_callable, check_finite_tensor, check_int, check_module, check_positive, check_seed,
-                      check_type)
+from ._checks import check_callable, check_finite_tensor, check_int, check_module, check_same_rows, check_seed, check_tensor
+from .device import model_device
 from .losses import default_loss
 
-__all__ = ["gradient_step_profile", "measure_during_training"]
+__all__ = ["gradient_step_profile", "GradientStepProbe"]
 
 
 def _flat_grad(model, loss_fn, X, y):
@@ -88,56 +89,52 @@ def gradient_step_profile(model: nn.Module, X: torch.Tensor, y: torch.Tensor, st
             "grad_change_max": float(changes.max()), "effective_beta": float(beta.max())}
 
 
-def measure_during_training(model: nn.Module, data: DataSplit, lr: float, steps: int, measure_every: int,
-                            step_sizes, batch_size: int = 64, seed: int = 0, loss_fn=None) -> dict:
-    r"""Train ``model`` in place with plain SGD (:math:`\theta \leftarrow \theta - \text{lr}\,g`)
-    for ``steps`` minibatch steps and, every ``measure_every`` steps (step 0 included), run
-    :func:`gradient_step_profile` on the current minibatch before taking the step.
+class GradientStepProbe:
+    r"""An ``on_step`` hook for :func:`lecturelib.train.fit` that runs :func:`gradient_step_profile`
+    every ``every`` optimiser steps (step 0, before the first, included): Santurkar et al.'s (2018,
+    Section 3.1) measurements along training.
 
-    Returns a dict of NumPy arrays indexed by measurement: ``"step"``, ``"train_loss"``
-    (minibatch loss), ``"loss_min"``, ``"loss_max"`` (loss range along the gradient),
-    ``"grad_change_min"``, ``"grad_change_max"`` (gradient predictiveness), ``"effective_beta"``;
-    plus ``"loss"`` and ``"grad_change"`` of shape ``(measurements, len(step_sizes))``.
-    Minibatches are drawn with a CPU generator seeded by ``seed``, so runs repeat exactly.
+    At step :math:`t` it measures on a minibatch of ``batch_size`` training samples drawn without
+    replacement from ``(X, y)`` by a generator seeded with ``(seed, t)``, so the same step always
+    sees the same minibatch and the probe holds no state between calls. It returns
+    ``{"step", "train_loss", "loss_min", "loss_max", "grad_change_min", "grad_change_max",
+    "effective_beta", "loss", "grad_change"}``, which ``fit`` appends to ``history.extras``:
+    ``train_loss`` is the minibatch loss at :math:`\theta`, ``loss_min``/``loss_max`` the range of
+    the loss over :math:`\{0\} \cup \{\eta_k\}`, ``loss``/``grad_change`` one value per step size.
+    The measurement works on a copy of the model, so training is unchanged.
     """
-    check_module("model", model)
-    check_type("data", data, DataSplit, "a lecturelib.data.DataSplit")
-    check_positive("lr", lr)
-    for name, value in (("steps", steps), ("measure_every", measure_every), ("batch_size", batch_size)):
-        check_int(name, value, minimum=1)
-    if batch_size < 2 or batch_size > len(data.X_train):
-        raise ValueError(f"batch_size must lie in [2, {len(data.X_train)}], got {batch_size}")
-    _check_step_sizes(step_sizes)
-    check_finite_tensor("X_train", data.X_train)
-    loss_fn = loss_fn or default_loss(data.y_train)
-    generator = torch.Generator().manual_seed(check_seed("seed", seed))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    record = {key: [] for key in ("step", "train_loss", "loss_min", "loss_max", "grad_change_min",
-                                  "grad_change_max", "effective_beta", "loss", "grad_change")}
-    model.train()
-    n_batches = len(data.X_train) // batch_size
-    order = torch.randperm(len(data.X_train), generator=generator)
-    for step in range(steps + 1):
-        position = step % n_batches
-        if position == 0 and step > 0:
-            order = torch.randperm(len(data.X_train), generator=generator)
-        index = order[position * batch_size:(position + 1) * batch_size]
-        xb, yb = data.X_train[index], data.y_train[index]  # (batch, features), (batch,)
-        if step % measure_every == 0:
-            profile = gradient_step_profile(model, xb, yb, step_sizes, loss_fn)
-            losses = np.append(profile["loss"], profile["loss0"])
-            record["step"].append(step)
-            record["train_loss"].append(profile["loss0"])
-            record["loss_min"].append(float(losses.min()))
-            record["loss_max"].append(float(losses.max()))
-            record["grad_change_min"].append(float(profile["grad_change"].min()))
-            record["grad_change_max"].append(profile["grad_change_max"])
-            record["effective_beta"].append(profile["effective_beta"])
-            record["loss"].append(profile["loss"])
-            record["grad_change"].append(profile["grad_change"])
-        if step == steps:
-            break
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(xb), yb).backward()
-        optimizer.step()
-    return {key: np.array(value) for key, value in record.items()}
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, step_sizes, every: int, batch_size: int = 64,
+                 seed: int = 0, loss_fn=None):
+        check_tensor("X", X, min_ndim=2, floating=True, finite=True)
+        check_tensor("y", y, min_ndim=1)
+        check_same_rows(("X", "y"), X, y)
+        self.every = check_int("every", every, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=2, maximum=len(X))
+        self.seed = check_seed("seed", seed)
+        self.step_sizes = [float(eta) for eta in _check_step_sizes(step_sizes)]
+        if loss_fn is not None:
+            check_callable("loss_fn", loss_fn)
+        self.X, self.y, self.loss_fn = X, y, loss_fn
+
+    def describe(self) -> dict:
+        return {"X": self.X, "y": self.y, "step_sizes": self.step_sizes, "every": self.every,
+                "batch_size": self.batch_size, "seed": self.seed, "loss_fn": self.loss_fn}
+
+    def minibatch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The minibatch measured at ``step``: ``(batch_size, ...)`` inputs and their targets."""
+        generator = torch.Generator().manual_seed((self.seed << 32) + check_int("step", step, minimum=0))
+        index = torch.randperm(len(self.X), generator=generator)[:self.batch_size]
+        return self.X[index], self.y[index]
+
+    def __call__(self, model: nn.Module, step: int) -> dict | None:
+        if step % self.every:
+            return None
+        where = model_device(model)
+        X, y = (tensor.to(where) for tensor in self.minibatch(step))
+        profile = gradient_step_profile(model, X, y, self.step_sizes, self.loss_fn)
+        losses = np.append(profile["loss"], profile["loss0"])
+        return {"step": step, "train_loss": profile["loss0"], "loss_min": float(losses.min()),
+                "loss_max": float(losses.max()), "grad_change_min": float(profile["grad_change"].min()),
+                "grad_change_max": profile["grad_change_max"], "effective_beta": profile["effective_beta"],
+                "loss": profile["loss"].tolist(), "grad_change": profile["grad_change"].tolist()}

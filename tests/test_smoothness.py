@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lecturelib import data, norm, smoothness
+from lecturelib import data, norm, smoothness, train
 
 
 def _linear_problem():
@@ -55,29 +55,52 @@ def test_profile_leaves_model_and_running_statistics_untouched():
     assert np.all(np.isfinite(profile["loss"])) and profile["effective_beta"] > 0
 
 
-def test_measure_during_training_trains_like_sgd():
+def _blobs_net():
     split = data.toy_2d("blobs", n_samples=120, seed=0)
     torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+    return split, nn.Sequential(nn.Linear(2, 8), norm.BatchNorm(8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def test_probe_measures_the_profile_on_its_minibatch_every_few_steps():
+    # the reference: gradient_step_profile itself on the minibatch the probe names for that step
+    split, model = _blobs_net()
+    probe = smoothness.GradientStepProbe(split.X_train, split.y_train, [0.1, 0.4], every=3, batch_size=20, seed=5)
+    assert probe(model, 1) is None and probe(model, 4) is None
+    record = probe(model, 3)
+    expected = smoothness.gradient_step_profile(model, *probe.minibatch(3), [0.1, 0.4])
+    assert record["step"] == 3 and record["loss"] == expected["loss"].tolist()
+    assert record["grad_change"] == expected["grad_change"].tolist()
+    assert record["train_loss"] == expected["loss0"] and record["effective_beta"] == expected["effective_beta"]
+    losses = expected["loss"].tolist() + [expected["loss0"]]
+    assert record["loss_min"] == min(losses) and record["loss_max"] == max(losses)
+    assert record["grad_change_min"] == float(expected["grad_change"].min())
+    X3, y3 = probe.minibatch(3)
+    X3_again, _ = probe.minibatch(3)
+    assert X3.shape == (20, 2) and len(y3) == 20 and torch.equal(X3, X3_again)
+    assert not torch.equal(X3, probe.minibatch(6)[0])
+    rows = {tuple(row.tolist()) for row in split.X_train}
+    assert all(tuple(row.tolist()) in rows for row in X3) and len({tuple(r.tolist()) for r in X3}) == 20
+
+
+def test_probe_leaves_training_with_fit_unchanged():
+    # the reference: the same fit without the probe, compared exactly
+    split, model = _blobs_net()
     reference = copy.deepcopy(model)
-    record = smoothness.measure_during_training(model, split, lr=0.2, steps=7, measure_every=3,
-                                                step_sizes=[0.1, 0.4], batch_size=20, seed=5)
-    assert list(record["step"]) == [0, 3, 6]
-    assert record["loss"].shape == (3, 2)
-    assert np.all(record["loss_min"] <= record["loss_max"])
-    # replay the same minibatches with torch.optim.SGD
-    generator = torch.Generator().manual_seed(5)
-    optimizer = torch.optim.SGD(reference.parameters(), lr=0.2)
-    order = torch.randperm(len(split.X_train), generator=generator)
-    for step in range(7):
-        if step % 3 == 0 and step:
-            order = torch.randperm(len(split.X_train), generator=generator)
-        index = order[(step % 3) * 20:(step % 3 + 1) * 20]
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(reference(split.X_train[index]), split.y_train[index]).backward()
-        optimizer.step()
-    for ours, ref in zip(model.parameters(), reference.parameters()):
-        torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-7)
+    probe = smoothness.GradientStepProbe(split.X_train, split.y_train, [0.1, 0.4], every=3, batch_size=20, seed=5)
+    history = train.fit(model, split, lr=0.2, epochs=2, batch_size=20, seed=5, max_steps=7, on_step=probe,
+                        device="cpu")
+    train.fit(reference, split, lr=0.2, epochs=2, batch_size=20, seed=5, max_steps=7, device="cpu")
+    assert history.extras["step"] == [0, 3, 6] and len(history.extras["loss"][0]) == 2
+    for ours, ref in zip(model.state_dict().values(), reference.state_dict().values()):
+        torch.testing.assert_close(ours, ref, rtol=0, atol=0)
+
+
+def test_probe_describes_itself_for_the_cache_key():
+    split, _ = _blobs_net()
+    probe = smoothness.GradientStepProbe(split.X_train, split.y_train, np.array([0.1, 0.4]), every=3, batch_size=20)
+    description = probe.describe()
+    assert description["step_sizes"] == [0.1, 0.4] and description["every"] == 3 and description["seed"] == 0
+    assert description["X"] is split.X_train and description["loss_fn"] is None
 
 
 def test_bad_inputs():
@@ -91,31 +114,41 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="same number"):
         smoothness.gradient_step_profile(model, X, y[:5], [0.1])
     split = data.toy_2d("blobs", n_samples=60, seed=0)
-    net = nn.Linear(2, 3)
-    with pytest.raises(ValueError, match="lr"):
-        smoothness.measure_during_training(net, split, lr=0, steps=2, measure_every=1, step_sizes=[0.1])
-    with pytest.raises(ValueError, match="measure_every"):
-        smoothness.measure_during_training(net, split, lr=0.1, steps=2, measure_every=0, step_sizes=[0.1])
+    with pytest.raises(ValueError, match="every"):
+        smoothness.GradientStepProbe(split.X_train, split.y_train, [0.1], every=0)
     with pytest.raises(ValueError, match="batch_size"):
-        smoothness.measure_during_training(net, split, lr=0.1, steps=2, measure_every=1, step_sizes=[0.1],
-                                           batch_size=1000)
-    with pytest.raises(TypeError, match="DataSplit"):
-        smoothness.measure_during_training(net, (X, y), lr=0.1, steps=2, measure_every=1, step_sizes=[0.1])
+        smoothness.GradientStepProbe(split.X_train, split.y_train, [0.1], every=1, batch_size=1000)
+    with pytest.raises(ValueError, match="step_sizes"):
+        smoothness.GradientStepProbe(split.X_train, split.y_train, [], every=1, batch_size=10)
+    with pytest.raises(TypeError, match="X must be a torch.Tensor"):
+        smoothness.GradientStepProbe(split.X_train.numpy(), split.y_train, [0.1], every=1, batch_size=10)
+    with pytest.raises(ValueError, match="one entry per row of X"):
+        smoothness.GradientStepProbe(split.X_train, split.y_train[:5], [0.1], every=1, batch_size=10)
 
 
 @pytest.mark.parametrize("kwargs, error, name", [
-    ({"lr": float("inf")}, ValueError, "lr"),
-    ({"lr": float("nan")}, ValueError, "lr"),
     ({"seed": "x"}, TypeError, "seed"),
-    ({"steps": 2.0}, TypeError, "steps"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"every": 2.0}, TypeError, "every"),
+    ({"batch_size": float("nan")}, TypeError, "batch_size"),
     ({"step_sizes": [0.1, float("inf")]}, ValueError, "step_sizes"),
+    ({"step_sizes": [0.1, float("nan")]}, ValueError, "step_sizes"),
+    ({"loss_fn": "mse"}, TypeError, "loss_fn"),
 ])
-def test_measure_during_training_checks_numbers_nan_safely(kwargs, error, name):
+def test_probe_checks_numbers_nan_safely(kwargs, error, name):
     split = data.toy_2d("blobs", n_samples=60, seed=0)
-    arguments = dict(lr=0.1, steps=2, measure_every=1, step_sizes=[0.1], batch_size=10)
+    arguments = dict(step_sizes=[0.1], every=1, batch_size=10)
     arguments.update(kwargs)
     with pytest.raises(error, match=name):
-        smoothness.measure_during_training(nn.Linear(2, 3), split, **arguments)
+        smoothness.GradientStepProbe(split.X_train, split.y_train, **arguments)
+
+
+def test_probe_refuses_non_finite_inputs():
+    split = data.toy_2d("blobs", n_samples=60, seed=0)
+    X = split.X_train.clone()
+    X[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="X holds"):
+        smoothness.GradientStepProbe(X, split.y_train, [0.1], every=1, batch_size=10)
 
 
 def test_gradient_step_profile_refuses_nan_inputs():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import norm
-from . import ExerciseResult, check_close
+from . import ExerciseResult, call_answer, check_close, require_function
 
 __all__ = ["check_batch_norm_backward", "reference_batch_norm_backward"]
 
@@ -39,19 +39,17 @@ def check_batch_norm_backward(backward) -> ExerciseResult:
     Float64 inputs of shapes ``(4, 3)``, ``(32, 5)`` and ``(2, 1)``; tolerance ``1e-8`` relative.
     The message says which of the three gradients is wrong and gives a hint about the usual mistake.
     """
-    if not callable(backward):
-        raise TypeError(f"backward must be a function (grad_y, x, gamma, eps) -> 3 tensors, got {type(backward).__name__}")
+    require_function(backward, "backward")
     hints = ("grad_x: remember that mu and sigma^2 depend on every x_i; the result is "
              "gamma/sqrt(var+eps) * (g - mean(g) - x_hat * mean(g * x_hat)), means over the batch axis.",
              "grad_gamma: sum over the batch of grad_y * x_hat.",
              "grad_beta: sum over the batch of grad_y.")
     names = ("grad_x", "grad_gamma", "grad_beta")
     for number, args in enumerate(_cases(), 1):
-        try:
-            answer = backward(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-        except Exception as error:  # the reader's code failed: report it, keep the notebook running
-            return ExerciseResult(False, f"calling your function on test case {number} raised "
-                                         f"{type(error).__name__}: {error}")
+        answer, failure = call_answer(backward, tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args),
+                                      f"test case {number}")
+        if failure is not None:
+            return failure
         if not isinstance(answer, (tuple, list)) or len(answer) != 3:
             return ExerciseResult(False, "return a tuple of three tensors (grad_x, grad_gamma, grad_beta)")
         for name, got, expected, hint in zip(names, answer, reference_batch_norm_backward(*args), hints):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..models import get_activation
-from . import ExerciseResult, check_close
+from . import ExerciseResult, call_answer, check_close, require_function
 
 __all__ = ["reference_layer_stds", "check_layer_stds"]
 
@@ -36,14 +36,11 @@ def _cases():
 def check_layer_stds(candidate) -> ExerciseResult:
     """Check ``candidate(X, weights, activation) -> tensor of per-layer stds`` against
     :func:`reference_layer_stds` on three seeded networks (tanh and ReLU, 2 to 4 layers)."""
-    if not callable(candidate):
-        raise TypeError(f"the answer must be a function (X, weights, activation) -> stds, got {type(candidate).__name__}")
+    require_function(candidate)
     for number, (X, weights, activation) in enumerate(_cases(), 1):
-        try:
-            got = candidate(X, weights, activation)
-        except Exception as error:  # the reader's code failed: report it, keep the notebook running
-            return ExerciseResult(False, f"calling your function on test case {number} raised "
-                                         f"{type(error).__name__}: {error}")
+        got, failure = call_answer(candidate, (X, weights, activation), f"test case {number}")
+        if failure is not None:
+            return failure
         expected = reference_layer_stds(X, weights, activation)
         result = check_close(got, expected, f"per-layer stds (test case {number}, {activation})", rtol=1e-8)
         if result.passed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import ExerciseResult
+from . import ExerciseResult, call_answer, require_function
 
 __all__ = ["check_whitening"]
 
@@ -26,14 +26,11 @@ def check_whitening(candidate, atol: float = 1e-6) -> ExerciseResult:
     ``Z`` has ``X``'s shape, zero mean, covariance :math:`\frac1N Z^T Z = I` (to ``atol``), and is an
     affine function of ``X`` (:math:`Z = (X - \mu) A`; LeCun et al. 2012, section 4.3).
     """
-    if not callable(candidate):
-        raise TypeError(f"the answer must be a function X -> whitened X, got {type(candidate).__name__}")
+    require_function(candidate)
     for number, X in enumerate(_cases(), 1):
-        try:
-            Z = candidate(X.clone())
-        except Exception as error:  # report the reader's error instead of crashing the notebook
-            return ExerciseResult(False, f"calling your function on test case {number} raised "
-                                         f"{type(error).__name__}: {error}")
+        Z, failure = call_answer(candidate, (X.clone(),), f"test case {number}")
+        if failure is not None:
+            return failure
         if not isinstance(Z, torch.Tensor):
             return ExerciseResult(False, f"return a torch.Tensor, got {type(Z).__name__}")
         Z = Z.detach().double()

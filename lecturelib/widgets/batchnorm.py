@@ -2,59 +2,45 @@ r"""Widgets of the batch-normalisation chapter.
 
 :func:`running_statistics_widget`: batch size and momentum :math:`\rho` against the error of
 batch norm's running averages (Ioffe & Szegedy 2015, Algorithm 2), which evaluation mode uses
-in place of the batch statistics.
+in place of the batch statistics. It draws the traces it is handed
+(:func:`lecturelib.experiments.batchnorm.running_statistics_traces`).
 """
 
 from __future__ import annotations
 
-import torch
-
 from .. import plotting
-from .._checks import check_seed
-from ..norm import BatchNorm
 from . import interactive_figure
 
-__all__ = ["running_statistics_trace", "running_statistics_widget"]
+__all__ = ["running_statistics_widget"]
+
+_TRACE_KEYS = {"batch_mean", "running_mean", "running_var", "mean", "var"}
 
 
-def running_statistics_trace(features: torch.Tensor, batch_size: int, momentum: float, steps: int = 200,
-                             seed: int = 0) -> dict:
-    r"""Feed ``steps`` random minibatches of ``features`` ``(N, C)`` through a :class:`BatchNorm`
-    and record, per step, the batch mean of channel 0, the running mean
-    :math:`\hat\mu\leftarrow(1-\rho)\hat\mu+\rho\mu_\mathcal{B}` and the running variance.
+def running_statistics_widget(traces: dict):
+    """Sliders for the batch size and the momentum above a plot of channel 0's batch means,
+    running mean and running variance against the population values.
 
-    Returns ``{"batch_mean", "running_mean", "running_var"}`` (lists of floats) plus the
-    population values ``"mean"`` and ``"var"`` of channel 0 over all ``N`` rows.
+    ``traces`` maps ``(batch_size, momentum)`` to a trace of
+    :func:`lecturelib.experiments.batchnorm.running_statistics_trace`, one for every pair of the
+    batch sizes and momenta the sliders offer; they start at batch size 8 and momentum 0.1 when
+    those are there.
     """
-    if not isinstance(features, torch.Tensor) or features.dim() != 2:
-        raise TypeError(f"features must be a (samples, channels) tensor, got {type(features).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 2 <= batch_size <= len(features):
-        raise ValueError(f"batch_size must be an int in [2, {len(features)}], got {batch_size!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    layer = BatchNorm(features.shape[1], momentum=momentum).to(features.dtype)
-    generator = torch.Generator().manual_seed(check_seed("seed", seed))
-    record = {"batch_mean": [], "running_mean": [], "running_var": []}
-    with torch.no_grad():
-        for _ in range(steps):
-            batch = features[torch.randperm(len(features), generator=generator)[:batch_size]]  # (batch, C)
-            layer(batch)
-            record["batch_mean"].append(float(batch[:, 0].mean()))
-            record["running_mean"].append(float(layer.running_mean[0]))
-            record["running_var"].append(float(layer.running_var[0]))
-    record["mean"] = float(features[:, 0].mean())
-    record["var"] = float(features[:, 0].var())
-    return record
-
-
-def running_statistics_widget(features: torch.Tensor, steps: int = 200):
-    """Sliders for batch size (2 to 256) and momentum (0.01 to 1) above a plot of channel 0's
-    batch means, running mean and running variance against the population values."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
+    if not isinstance(traces, dict) or not traces:
+        raise TypeError(f"traces must be a non-empty dict (batch_size, momentum) -> trace, got {type(traces).__name__}")
+    if not all(isinstance(key, tuple) and len(key) == 2 and isinstance(trace, dict) and _TRACE_KEYS <= set(trace)
+               for key, trace in traces.items()):
+        raise ValueError("traces must map (batch_size, momentum) pairs to running_statistics_trace dicts")
+    batch_sizes = sorted({b for b, _ in traces})
+    momenta = sorted({m for _, m in traces})
+    missing = [(b, m) for b in batch_sizes for m in momenta if (b, m) not in traces]
+    if missing:
+        raise ValueError(f"traces must hold every pair of its batch sizes and momenta; missing {missing[:3]}")
+
     def draw(batch_size, momentum):
-        trace = running_statistics_trace(features, batch_size, momentum, steps)
+        trace = traces[(batch_size, momentum)]
         fig, (ax_mean, ax_var) = plotting.subplots(1, 2, width=10, height=3.4)
         ax_mean.plot(trace["batch_mean"], ".", markersize=3, alpha=0.5, label="batch mean")
         ax_mean.plot(trace["running_mean"], label="running mean")
@@ -68,7 +54,9 @@ def running_statistics_widget(features: torch.Tensor, steps: int = 200):
         plt.show()
 
     controls = {
-        "batch_size": widgets.IntSlider(value=8, min=2, max=256, step=2, description="batch size"),
-        "momentum": widgets.FloatLogSlider(value=0.1, base=10, min=-2, max=0, step=0.1, description="momentum"),
+        "batch_size": widgets.SelectionSlider(options=batch_sizes, value=8 if 8 in batch_sizes else batch_sizes[0],
+                                              description="batch size"),
+        "momentum": widgets.SelectionSlider(options=momenta, value=0.1 if 0.1 in momenta else momenta[0],
+                                            description="momentum"),
     }
     return interactive_figure(draw, controls, title="Running averages: what eval() uses")
