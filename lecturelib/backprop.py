@@ -19,7 +19,8 @@ Two forms are given: :func:`backprop_sample` follows the lecture literally for o
 column vectors; :func:`forward` / :func:`backward` process a batch stored as rows, so
 :math:`V_j = Z_j W_j^\top + b_j` and :math:`\partial L/\partial W_j = G_j^\top Z_j` with
 :math:`G_j = \Delta_{j+1} \odot \sigma_j'(V_j)`. Every function takes a :class:`~lecturelib.models.MLP`
-or its functional view :class:`~lecturelib.models.Network` (:mod:`lecturelib.models.functional`).
+or its functional view :class:`~lecturelib.models.Network` (:mod:`lecturelib.models.functional`), and
+runs where the model is: inputs are moved to its device and dtype (:mod:`lecturelib.device`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_int, check_labels, check_module, check_real, check_seed, check_tensor, check_type
+from .device import model_device
 from .models.functional import Network, as_network, network_from_mlp
 from .models.mlp import MLP
 
@@ -72,7 +74,7 @@ def _check_inputs(network: Network, X) -> torch.Tensor:
     n_in = network.weights[0].shape[1]
     if X.dim() != 2 or X.shape[1] != n_in:
         raise ValueError(f"X must have shape (batch, {n_in}), got {tuple(X.shape)}")
-    return X.to(network.weights[0].dtype)
+    return X.to(device=network.weights[0].device, dtype=network.weights[0].dtype)  # inputs go to the model
 
 
 def forward(model, X: torch.Tensor) -> ForwardPass:
@@ -120,17 +122,17 @@ def output_gradient(output: torch.Tensor, target: torch.Tensor, loss: str = "mse
             target = target[:, None]
         if tuple(target.shape) != (batch, n_out):
             raise ValueError(f"target must have shape ({batch}, {n_out}) for loss='mse', got {tuple(target.shape)}")
-        residual = output - target.to(output.dtype)  # (batch, K)
+        residual = output - target.to(device=output.device, dtype=output.dtype)  # (batch, K)
         return (residual ** 2).mean(), 2.0 * residual / residual.numel()
     if loss == "cross_entropy":
         if torch.is_floating_point(target) or target.dim() != 1 or len(target) != batch:
             raise ValueError(f"target must be ({batch},) integer class labels for loss='cross_entropy', got "
                              f"{tuple(target.shape)} of dtype {target.dtype}")
-        check_labels("target", target, n_out)
+        target = check_labels("target", target, n_out).to(output.device)
         log_probs = torch.log_softmax(output, dim=1)  # (batch, K)
         value = -log_probs.gather(1, target[:, None]).mean()
         delta = log_probs.exp()
-        delta[torch.arange(batch), target] -= 1.0
+        delta[torch.arange(batch, device=output.device), target] -= 1.0
         return value, delta / batch
     raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
 
@@ -185,7 +187,7 @@ def backprop_sample(model, x: torch.Tensor, y: torch.Tensor, loss: str = "mse") 
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     check_tensor("y", y)
     n = network.depth
-    z, states, pre = x.to(network.weights[0].dtype), [], []
+    z, states, pre = x.to(device=network.weights[0].device, dtype=network.weights[0].dtype), [], []
     with torch.no_grad():
         for k in range(n):  # forward pass, storing z_j and v_j
             W, b = network.weights[k], network.biases[k]
@@ -280,8 +282,9 @@ def gradient_check(model: MLP, X: torch.Tensor, y: torch.Tensor, loss: str = "ms
     if not isinstance(grads, dict):
         raise TypeError(f"grads must be a dict name -> tensor, got {type(grads).__name__}")
     model64 = copy.deepcopy(model).double()
-    X64 = X.double()
-    y64 = y.double() if torch.is_floating_point(y) else y
+    where = model_device(model64)  # inputs go to the model
+    X64 = X.to(device=where, dtype=torch.float64)
+    y64 = y.to(device=where, dtype=torch.float64) if torch.is_floating_point(y) else y.to(where)
     loss_fn = F.mse_loss if loss == "mse" else F.cross_entropy
     generator = torch.Generator().manual_seed(seed)
     errors = {}
@@ -289,7 +292,7 @@ def gradient_check(model: MLP, X: torch.Tensor, y: torch.Tensor, loss: str = "ms
         for name, param in model64.named_parameters():
             if name not in grads:
                 raise ValueError(f"grads has no entry {name!r}; it must hold every parameter of the model")
-            g = grads[name].detach().double().reshape(-1)
+            g = grads[name].detach().double().reshape(-1).cpu()
             if g.numel() != param.numel():
                 raise ValueError(f"grads[{name!r}] has {g.numel()} entries, the parameter has {param.numel()}")
             flat = param.view(-1)
@@ -363,6 +366,8 @@ def autograd_saved_bytes(model: torch.nn.Module, X: torch.Tensor, y: torch.Tenso
     check_tensor("X", X)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    X = X.to(model_device(model))  # inputs go to the model
+    y = y.to(X.device) if isinstance(y, torch.Tensor) else y
     exclude = {p.untyped_storage().data_ptr() for p in model.parameters()} | {X.untyped_storage().data_ptr()}
     seen, total = set(), [0]
     kept = []  # keep saved tensors alive so that storage addresses are not reused while counting

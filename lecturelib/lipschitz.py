@@ -13,6 +13,10 @@ norm of weights"; Bartlett et al. 2017) bounds
 which is :math:`\prod_j\|W_j\|_2` when :math:`L_\sigma = 1`. Any measured ratio
 :math:`\|m(x_1) - m(x_2)\|/\|x_1 - x_2\|`, or any Jacobian norm :math:`\|\partial m/\partial x\|_2`
 at a point of differentiability, is a lower bound on the true constant.
+
+Every function takes an ``nn.Module`` (an :class:`~lecturelib.models.MLP` for the upper bounds) or its
+functional view :class:`~lecturelib.models.Network`, and runs where the model is: inputs are moved to
+its device and dtype (:mod:`lecturelib.device`).
 """
 
 from __future__ import annotations
@@ -93,7 +97,7 @@ def delta_norm_bounds(model, output_delta_norm: float = 1.0,
     output_delta_norm = check_nonnegative("output_delta_norm", output_delta_norm)
     factors = layer_lipschitz_factors(model, activation_lipschitz)  # c_1..c_n
     suffix = torch.flip(torch.cumprod(torch.flip(factors, [0]), 0), [0])  # prod_{i>=j} c_i
-    return output_delta_norm * torch.cat([suffix, torch.ones(1, dtype=suffix.dtype)])
+    return output_delta_norm * torch.cat([suffix, torch.ones(1, dtype=suffix.dtype, device=suffix.device)])
 
 
 def _model_function(model):
@@ -102,6 +106,16 @@ def _model_function(model):
     if isinstance(model, torch.nn.Module):
         return model
     raise TypeError(f"model must be a torch.nn.Module or a models.Network, got {type(model).__name__}")
+
+
+def _to_model(model, X: torch.Tensor) -> torch.Tensor:
+    """``X`` detached, on the model's device and in its dtype: inputs go to the model (:mod:`lecturelib.device`)."""
+    function = _model_function(model)
+    tensors = function.weights if isinstance(function, Network) else function.parameters()
+    reference = next((t for t in tensors if torch.is_floating_point(t)), None)
+    if reference is None:
+        return X.detach()
+    return X.detach().to(device=reference.device, dtype=reference.dtype)
 
 
 def _input_jacobians(model, X: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
@@ -134,8 +148,7 @@ def jacobian_norms(model, X: torch.Tensor) -> torch.Tensor:
     input-gradient norm :math:`|m'(x)|` or :math:`\|\nabla_x m\|_2`.
     """
     _check_points(X)
-    dtype = model.weights[0].dtype if isinstance(model, Network) else next(model.parameters()).dtype
-    jacobians = _input_jacobians(model, X.detach().to(dtype))  # (points, outputs, features)
+    jacobians = _input_jacobians(model, _to_model(model, X))  # (points, outputs, features)
     return torch.linalg.matrix_norm(jacobians, ord=2).detach()
 
 
@@ -149,7 +162,7 @@ def lipschitz_lower_bound_gradient(model, X: torch.Tensor, steps: int = 0, lr: f
     _check_points(X)
     check_int("steps", steps, minimum=0)
     check_positive("lr", lr)
-    points = X.detach().clone()
+    points = _to_model(model, X).clone()
     for _ in range(steps):
         points.requires_grad_(True)
         objective = (_jacobian_frobenius_norms(model, points) ** 2).sum()
@@ -186,11 +199,13 @@ def lipschitz_lower_bound_pairs(model, X: torch.Tensor, n_pairs: int = 256, step
     check_int("steps", steps, minimum=0)
     check_positive("lr", lr)
     function = _model_function(model)
-    generator = torch.Generator().manual_seed(check_seed("seed", seed))
+    X = _to_model(model, X)
+    generator = torch.Generator().manual_seed(check_seed("seed", seed))  # draws on the CPU, on any device
     first = torch.randint(len(X), (n_pairs,), generator=generator)
-    jitter = 1e-3 * X.std().clamp_min(1e-6) * torch.randn(n_pairs, X.shape[1], generator=generator, dtype=X.dtype)
-    x1 = X.detach()[first].clone().requires_grad_(True)  # (pairs, features)
-    x2 = (X.detach()[torch.randint(len(X), (n_pairs,), generator=generator)] + jitter).requires_grad_(True)
+    noise = torch.randn(n_pairs, X.shape[1], generator=generator, dtype=X.dtype).to(X.device)
+    jitter = 1e-3 * X.std().clamp_min(1e-6) * noise
+    x1 = X[first].clone().requires_grad_(True)  # (pairs, features)
+    x2 = (X[torch.randint(len(X), (n_pairs,), generator=generator)] + jitter).requires_grad_(True)
     step_size = lr * float(X.std().clamp_min(1e-6))
     best = (-1.0, None, None)
 

@@ -248,3 +248,19 @@ def test_negative_labels_name_the_range():
     X = torch.randn(3, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"target holds labels in \[-1, 1\].*2 outputs.*\[0, 1\]"):
         backprop.gradients(model, X, torch.tensor([0, -1, 1]), "cross_entropy")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_backprop_runs_where_the_model_is(loss):
+    """The device rule: inputs on the CPU go to a model on the GPU; the gradients stay there."""
+    model, X, y = make_case([3, 5, 5, 2], "tanh", True, loss)
+    reference = backprop.gradients(model, X, y, loss)
+    model.cuda()
+    ours = backprop.gradients(model, X, y, loss)
+    for name in reference:
+        assert ours[name].device.type == "cuda"
+        assert relative_error(ours[name].cpu(), reference[name]) < 1e-12
+    assert backprop.gradient_check(model, X, y, loss, max_entries=3).passed(1e-7)
+    assert backprop.backprop_sample(model, X[0], y[0], loss)["loss"].device.type == "cuda"
+    assert backprop.autograd_saved_bytes(model, X, y, loss) > 0

@@ -188,3 +188,31 @@ def test_wrong_kinds_are_type_errors():
         lipschitz.jacobian_norms(model, [[0.0, 1.0]])
     with pytest.raises(TypeError, match="activation_lipschitz"):
         lipschitz.lipschitz_upper_bound(model, activation_lipschitz="1")
+
+
+def test_inputs_are_moved_to_the_model_dtype():
+    """The device rule: inputs go to the model, so float32 points give the float64 model's answers."""
+    model = make_model([2, 6, 6, 1], activation="tanh", seed=8)
+    X = torch.randn(12, 2, dtype=torch.float64)
+    X32 = X.float()
+    exact = lipschitz.jacobian_norms(model, X32.double())
+    assert torch.equal(lipschitz.jacobian_norms(model, X32), exact)
+    assert lipschitz.lipschitz_lower_bound_gradient(model, X32, steps=3) == \
+        lipschitz.lipschitz_lower_bound_gradient(model, X32.double(), steps=3)
+    assert lipschitz.lipschitz_lower_bound_pairs(model, X32, n_pairs=8, steps=5).ratio == \
+        lipschitz.lipschitz_lower_bound_pairs(model, X32.double(), n_pairs=8, steps=5).ratio
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_analysis_runs_where_the_model_is():
+    model = make_model([3, 5, 5, 2], activation="tanh", residual=True, seed=9)
+    X = torch.randn(10, 3, dtype=torch.float64)
+    on_cpu = (lipschitz.jacobian_norms(model, X), lipschitz.delta_norm_bounds(model),
+              lipschitz.lipschitz_lower_bound_pairs(model, X, n_pairs=8, steps=5).ratio)
+    model.cuda()
+    on_gpu = (lipschitz.jacobian_norms(model, X), lipschitz.delta_norm_bounds(model),
+              lipschitz.lipschitz_lower_bound_pairs(model, X, n_pairs=8, steps=5).ratio)
+    assert on_gpu[0].device.type == "cuda" and on_gpu[1].device.type == "cuda"
+    assert torch.allclose(on_gpu[0].cpu(), on_cpu[0], rtol=1e-10, atol=0)
+    assert torch.allclose(on_gpu[1].cpu(), on_cpu[1], rtol=1e-10, atol=0)
+    assert on_gpu[2] == pytest.approx(on_cpu[2], rel=1e-8)
