@@ -18,17 +18,19 @@ combination :math:`\phi(t) = c_1(t)\,w_1 + c_\theta(t)\,\theta + c_2(t)\,w_2` wi
 :math:`c_1 + c_\theta + c_2 = 1`, so all its points lie in the plane through :math:`w_1, w_2,
 \theta`; :func:`plane_basis` and :func:`plane_coordinates` give that plane's coordinates.
 
-A "parameter dict" below is ``{name: tensor}`` keyed like ``model.named_parameters()``, the same
-convention as :mod:`lecturelib.landscape`'s directions. The network at :math:`\phi(t)` is
-evaluated with :func:`torch.func.functional_call`, so the architecture is never copied per
-point. Models with batch normalisation are refused: Garipov et al. must recompute the BN running
-statistics at every :math:`t` before evaluating it; BN-free networks need no such step.
+A "parameter dict" below is a point of :mod:`lecturelib.params`, ``{name: tensor}`` keyed like
+``model.named_parameters()``, the same convention as :mod:`lecturelib.landscape`'s directions.
+Since :math:`\phi(t) = w_1 + c_\theta(t)\,(\theta - w_1) + c_2(t)\,(w_2 - w_1)`, the losses along a
+curve are evaluated by the landscape engine (:func:`lecturelib.landscape.engine.evaluate_affine`),
+where the curve is unless ``device=`` is given. Models with batch normalisation are refused:
+Garipov et al. must recompute the BN running statistics at every :math:`t` before evaluating it;
+BN-free networks need no such step. The chapter's trained endpoints and curves are
+:mod:`lecturelib.experiments.connectivity`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,18 +39,13 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_nonnegative,
-                      check_seed, check_targets, check_tensor)
-from .cache import CachedRun, cached_fit
-from .data import DataSplit
-from .models import MLP
-from .losses import default_loss
-from .train import fit
+from . import params
+from ._checks import check_choice, check_module, check_nonnegative, check_seed
+from .landscape.engine import evaluate_affine
 
 __all__ = [
-    "CURVE_KINDS", "curve_coefficients", "parameter_dict", "parameter_fingerprint", "Curve",
-    "PathProfile", "path_profile", "barrier_height", "path_table", "plane_basis",
-    "plane_coordinates", "plane_point", "curve_plane_coordinates", "train_endpoints", "train_curve",
+    "CURVE_KINDS", "curve_coefficients", "Curve", "PathProfile", "path_profile", "barrier_height", "path_table",
+    "plane_basis", "plane_coordinates", "plane_point", "curve_plane_coordinates",
 ]
 
 CURVE_KINDS = ("line", "bezier", "polychain")
@@ -86,21 +83,6 @@ def curve_coefficients(kind: str, t):
     if kind == "bezier":
         return (1 - t) ** 2, 2 * t * (1 - t), t ** 2
     return torch.clamp(1 - 2 * t, min=0.0), 1 - torch.abs(1 - 2 * t), torch.clamp(2 * t - 1, min=0.0)
-
-
-def parameter_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Detached copies of ``model``'s parameters, ``{name: tensor}`` in ``named_parameters()`` order."""
-    check_module("model", model)
-    return {name: p.detach().clone() for name, p in model.named_parameters()}
-
-
-def parameter_fingerprint(model: nn.Module) -> str:
-    """16 hex digits of sha256 over the parameters' bytes: names a trained model in a cache key."""
-    digest = hashlib.sha256()
-    for name, value in parameter_dict(model).items():
-        digest.update(name.encode())
-        digest.update(value.cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _check_compatible(start: nn.Module, end: nn.Module):
@@ -153,7 +135,7 @@ class Curve(nn.Module):
         self.template = copy.deepcopy(start)  # the architecture; its own weights are never used
         for p in self.template.parameters():
             p.requires_grad_(False)
-        start_params, end_params = parameter_dict(start), parameter_dict(end)
+        start_params, end_params = params.copy_state(start), params.copy_state(end)
         self.bend = nn.ParameterList()
         for i, name in enumerate(self.names):
             self.register_buffer(f"start_{i}", start_params[name])
@@ -233,47 +215,35 @@ class PathProfile:
 
 @torch.no_grad()
 def path_profile(curve: Curve, X: torch.Tensor, y: torch.Tensor, t=None, loss_fn=None,
-                 batch_size: int = 4096) -> PathProfile:
+                 batch_size: int | None = None, device=None) -> PathProfile:
     r"""Mean loss :math:`L(\phi(t))` on ``(X, y)`` at every ``t`` (default 61 points on [0, 1]).
 
     Cross-entropy and accuracy for integer targets, mean squared error for float targets, unless
-    ``loss_fn`` is given; Garipov et al. (2018, fig. 2) plot these profiles for their curves.
+    ``loss_fn`` is given; Garipov et al. (2018, fig. 2) plot these profiles for their curves. The
+    curve is the affine family
+
+    .. math::
+
+        \phi(t) = w_1 + c_\theta(t)\,(\theta - w_1) + c_2(t)\,(w_2 - w_1)
+
+    (:func:`curve_coefficients`, :math:`c_1 + c_\theta + c_2 = 1`), so all its points are evaluated
+    at once by :func:`lecturelib.landscape.engine.evaluate_affine`, with its ``batch_size`` and
+    ``device`` (default: where the curve is).
     """
     if not isinstance(curve, Curve):
         raise TypeError(f"curve must be a lecturelib.connectivity.Curve, got {type(curve).__name__}")
-    check_tensor("X", X, min_ndim=1)
-    check_tensor("y", y, min_ndim=1)
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"X and y must hold the same positive number of samples, got {len(X)} and {len(y)}")
-    check_finite_tensor("X", X)
-    check_int("batch_size", batch_size, minimum=1)
-    if loss_fn is not None:
-        check_callable("loss_fn", loss_fn)
     ts = _as_t(np.linspace(0, 1, 61) if t is None else t).reshape(-1)
-    check = loss_fn is None  # the default losses: labels or target shapes must fit the outputs
-    loss_fn = loss_fn or default_loss(y)
-    classify = not torch.is_floating_point(y)
-    device = curve.start_0.device
-    X, y = X.to(device), y.to(device)
-    was_training = curve.training
-    curve.eval()
-    losses, accuracies = [], []
-    for t_value in ts.tolist():
-        params = curve.point(t_value)
-        total, correct = 0.0, 0
-        for begin in range(0, len(X), batch_size):
-            out = functional_call(curve.template, params, (X[begin:begin + batch_size],))  # (batch, outputs)
-            yb = y[begin:begin + batch_size]
-            if check:
-                check_targets("y", y, out)
-                check = False
-            total += float(loss_fn(out, yb)) * len(yb)
-            if classify:
-                correct += int((out.argmax(dim=1) == yb).sum())
-        losses.append(total / len(X))
-        accuracies.append(correct / len(X))
-    curve.train(was_training)
-    return PathProfile(curve.kind, ts.numpy(), np.array(losses), np.array(accuracies) if classify else None)
+    _, c_bend, c_end = curve_coefficients(curve.kind, ts)
+    start, end = curve.endpoints()
+    directions = [{name: end[name] - w for name, w in start.items()}]  # w2 - w1
+    coefficients = c_end[:, None]  # (T, 1)
+    if curve.kind != "line":
+        bend = curve.bend_point()
+        directions.insert(0, {name: bend[name].detach() - w for name, w in start.items()})  # theta - w1
+        coefficients = torch.stack([c_bend, c_end], dim=1)  # (T, 2)
+    loss, accuracy = evaluate_affine(curve.template, X, y, directions, coefficients, origin=start, loss_fn=loss_fn,
+                                     batch_size=batch_size, device=device)
+    return PathProfile(curve.kind, ts.numpy(), loss, accuracy)
 
 
 def barrier_height(values) -> float:
@@ -316,18 +286,6 @@ def _check_point(point, name):
         raise TypeError(f"{name} must be a non-empty parameter dict {{name: tensor}}, got {type(point).__name__}")
 
 
-def _flat(point: dict[str, torch.Tensor]) -> torch.Tensor:
-    return torch.cat([v.detach().reshape(-1).double() for v in point.values()])  # (n_parameters,)
-
-
-def _unflat(vector: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out, offset = {}, 0
-    for name, value in like.items():
-        out[name] = vector[offset:offset + value.numel()].reshape(value.shape).to(value.dtype)
-        offset += value.numel()
-    return out
-
-
 def _same_keys(a, b, name_a, name_b):
     if list(a) != list(b):
         raise ValueError(f"{name_a} and {name_b} must have the same names in the same order, got "
@@ -351,7 +309,7 @@ def plane_basis(start: dict, end: dict, bend: dict, min_angle: float = 1e-6):
     check_nonnegative("min_angle", min_angle)
     _same_keys(start, end, "start", "end")
     _same_keys(start, bend, "start", "bend")
-    w1, w2, theta = _flat(start), _flat(end), _flat(bend)
+    w1, w2, theta = (params.flatten(point, torch.float64) for point in (start, end, bend))
     span = w2 - w1
     if float(span.norm()) == 0.0:
         raise ValueError("start and end are the same point; there is no plane through them")
@@ -362,7 +320,7 @@ def plane_basis(start: dict, end: dict, bend: dict, min_angle: float = 1e-6):
         raise ValueError("bend lies on the line through start and end (an untrained curve?); the plane is undefined")
     v = r / r.norm()
     like = {k: t.double() for k, t in start.items()}
-    return _unflat(u, like), _unflat(v, like)
+    return params.unflatten(u, like), params.unflatten(v, like)
 
 
 def plane_coordinates(point: dict, origin: dict, basis) -> tuple[float, float]:
@@ -376,8 +334,9 @@ def plane_coordinates(point: dict, origin: dict, basis) -> tuple[float, float]:
     if not isinstance(basis, (tuple, list)) or len(basis) != 2:
         raise TypeError(f"basis must be a pair (u, v) of parameter dicts, got {type(basis).__name__}")
     _same_keys(origin, point, "origin", "point")
-    offset = _flat(point) - _flat(origin)
-    return float(offset @ _flat(basis[0])), float(offset @ _flat(basis[1]))
+    offset = params.flatten(point, torch.float64) - params.flatten(origin, torch.float64)
+    u, v = (params.flatten(direction, torch.float64) for direction in basis)
+    return float(offset @ u), float(offset @ v)
 
 
 def plane_point(origin: dict, basis, a: float, b: float) -> dict[str, torch.Tensor]:
@@ -388,8 +347,9 @@ def plane_point(origin: dict, basis, a: float, b: float) -> dict[str, torch.Tens
     for name, value in (("a", a), ("b", b)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value):
             raise TypeError(f"{name} must be a finite number, got {value!r}")
-    vector = _flat(origin) + float(a) * _flat(basis[0]) + float(b) * _flat(basis[1])
-    return _unflat(vector, origin)
+    u, v = (params.flatten(direction, torch.float64) for direction in basis)
+    vector = params.flatten(origin, torch.float64) + float(a) * u + float(b) * v
+    return params.unflatten(vector, origin)
 
 
 def curve_plane_coordinates(curve: Curve, t=None, basis=None) -> np.ndarray:
@@ -411,58 +371,3 @@ def curve_plane_coordinates(curve: Curve, t=None, basis=None) -> np.ndarray:
         basis = plane_basis(start, end, curve.bend_point())
     with torch.no_grad():
         return np.array([plane_coordinates(curve.point(float(s)), start, basis) for s in ts])
-
-
-# ----------------------------------------------------------------------- the chapter's runs
-
-def _split_key(split):
-    if not isinstance(split, DataSplit):
-        raise TypeError(f"split must be a lecturelib.data.DataSplit, got {type(split).__name__}")
-    return {"data": split.description, "n_train": len(split.X_train), "n_test": len(split.X_test)}
-
-
-def train_endpoints(split: DataSplit, seeds=(1, 2), widths=(64, 64, 64, 10), activation: str = "relu",
-                    epochs: int = 40, lr: float = 0.05, momentum: float = 0.9, batch_size: int = 64) -> list[CachedRun]:
-    """Train one :class:`~lecturelib.models.MLP` per seed (initialisation and minibatch order), cached.
-
-    The two minima :math:`w_1, w_2` of Garipov et al.'s experiment: the same architecture and
-    recipe (SGD with momentum), different seeds. Returns the :class:`~lecturelib.cache.CachedRun` s.
-    """
-    key = _split_key(split)
-    if not isinstance(seeds, (tuple, list)) or len(seeds) < 1:
-        raise ValueError(f"seeds must be a non-empty tuple of ints, got {seeds!r}")
-    runs = []
-    for seed in seeds:
-        check_seed("seeds", seed)
-        config = dict(key, widths=list(widths), activation=activation, epochs=epochs, lr=lr, momentum=momentum,
-                      batch_size=batch_size, seed=seed)
-
-        def build(seed=seed):
-            torch.manual_seed(seed)
-            return MLP(list(widths), activation)
-
-        def train(model, seed=seed):
-            return fit(model, split, optimizer="sgd", lr=lr, momentum=momentum, epochs=epochs,
-                       batch_size=batch_size, seed=seed, eval_every=max(epochs // 10, 1))
-
-        runs.append(cached_fit("connectivity-endpoint", config, build, train, data=split))
-    return runs
-
-
-def train_curve(start: nn.Module, end: nn.Module, split: DataSplit, kind: str = "bezier", epochs: int = 50,
-                lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> CachedRun:
-    r"""Train the bend of a ``kind`` curve from ``start`` to ``end`` on ``split``, cached.
-
-    Minimises :math:`\mathbb{E}_{t\sim U(0,1)} L(\phi_\theta(t))` with one :math:`t` per minibatch
-    (Garipov et al. 2018) using Adam (Kingma & Ba 2015); the run's ``History`` holds the losses at
-    the curve's midpoint :math:`\phi(\frac12)`. ``seed`` orders the minibatches and the :math:`t` draws.
-    """
-    check_choice("kind", kind, CURVE_KINDS)
-    if kind == "line":
-        raise ValueError("kind='line' has nothing to train; use 'bezier' or 'polychain'")
-    config = dict(_split_key(split), kind=kind, start=parameter_fingerprint(start), end=parameter_fingerprint(end),
-                  epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
-    return cached_fit(f"connectivity-{kind}", config, build=lambda: Curve(start, end, kind, seed=seed),
-                      train=lambda curve: fit(curve, split, optimizer="adam", lr=lr, epochs=epochs,
-                                              batch_size=batch_size, seed=seed, eval_every=max(epochs // 25, 1)),
-                      data=split)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from lecturelib import hessian
+from lecturelib import hessian, params
 from lecturelib.models import MLP
 
 
@@ -99,6 +99,16 @@ def test_lanczos_top_eigenvalues_match_dense(case, request):
     torch.testing.assert_close(values, expected, rtol=1e-7, atol=1e-10)
     residual = (vectors @ H - values[:, None] * vectors).norm(dim=1)
     assert torch.all(residual <= 1e-5 * values.abs()), residual
+
+
+def test_an_operator_built_once_gives_the_same_eigenvalues(classifier):
+    model, X, y, H = classifier
+    operator = hessian.HessianOperator(model, X, y)
+    operator.loss()  # using the operator first changes nothing
+    for method in ("lanczos", "power"):
+        from_operator = hessian.operator_top_eigenvalues(operator, k=2, method=method, tol=1e-8, seed=3)
+        assert torch.equal(from_operator, hessian.top_eigenvalues(model, X, y, k=2, method=method, tol=1e-8, seed=3))
+    torch.testing.assert_close(from_operator, by_magnitude(torch.linalg.eigvalsh(H))[:2], rtol=1e-6, atol=1e-10)
 
 
 def test_power_iteration_with_deflation_matches_dense(classifier):
@@ -217,7 +227,7 @@ def test_keskar_perturbation_stays_in_the_box(classifier):
     epsilon = 5e-3
     for random_start in (False, True):
         result = hessian.keskar_sharpness(model, X, y, epsilon=epsilon, steps=5, random_start=random_start)
-        theta = hessian.flat_parameters(model)
+        theta = params.vector(model)
         assert torch.all(result.perturbation.abs() <= epsilon * (theta.abs() + 1) + 1e-15)
         perturbed = hessian.HessianOperator(model, X, y).loss(theta + result.perturbation)
         assert result.max_loss == pytest.approx(perturbed, rel=1e-12)
@@ -242,22 +252,6 @@ def test_per_sample_gradients_match_an_autograd_loop(case, request):
                                rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(got.mean(dim=0), hessian.HessianOperator(model, X, y).gradient(),
                                rtol=1e-10, atol=1e-12)
-
-
-# ------------------------------------------------------------------------------- rescaling
-
-def test_rescaling_keeps_the_function_and_scales_hessian_blocks(regressor):
-    model, X, y, H = regressor
-    alpha = 3.0
-    scaled = hessian.rescale_layers(model, alpha, layer=0)
-    torch.testing.assert_close(scaled(X), model(X), rtol=1e-12, atol=1e-12)
-    H_scaled = dense_hessian(scaled, X, y, F.mse_loss)
-    first = model.layers[0].weight.numel() + model.layers[0].bias.numel()  # layer 0's parameters
-    second = slice(first, first + model.layers[1].weight.numel())  # layer 1's weight
-    torch.testing.assert_close(H_scaled[:first, :first], H[:first, :first] / alpha ** 2, rtol=1e-9, atol=1e-12)
-    torch.testing.assert_close(H_scaled[second, second], H[second, second] * alpha ** 2, rtol=1e-9, atol=1e-12)
-    assert float(hessian.top_eigenvalues(scaled, X, y)[0]) != pytest.approx(float(hessian.top_eigenvalues(model, X, y)[0]),
-                                                                           rel=0.01)
 
 
 # ------------------------------------------------------------------------------- bad inputs
@@ -292,56 +286,11 @@ def test_bad_inputs_raise_with_names(classifier):
         hessian.HessianOperator(model, X, y).matvec(torch.ones(3))
     with pytest.raises(TypeError, match="loss_fn"):
         hessian.HessianOperator(model, X, y, loss_fn="mse")
-    with pytest.raises(ValueError, match="alpha"):
-        hessian.rescale_layers(MLP([2, 3, 1], "relu"), alpha=-1.0)
-    with pytest.raises(ValueError, match="activation='tanh'"):
-        hessian.rescale_layers(model, alpha=2.0)
-    with pytest.raises(ValueError, match="layer"):
-        hessian.rescale_layers(MLP([2, 3, 1], "relu"), alpha=2.0, layer=1)
+    with pytest.raises(TypeError, match="operator must be"):
+        hessian.operator_top_eigenvalues(model)
     frozen = MLP([2, 3, 1]).requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         hessian.HessianOperator(frozen, torch.zeros(4, 2), torch.zeros(4, 1))
-
-
-# ------------------------------------------------------------------------------- chapter helpers
-
-def test_power_iteration_checker_accepts_a_correct_answer_and_explains_a_wrong_one():
-    from lecturelib.exercises.sharpness import check_power_iteration
-
-    def correct(matvec, size, iterations):
-        v = torch.randn(size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        for _ in range(iterations):
-            w = matvec(v)
-            v = w / w.norm()
-        return float(v @ matvec(v))
-
-    def loses_the_sign(matvec, size, iterations):
-        v = torch.ones(size, dtype=torch.float64)
-        for _ in range(iterations):
-            w = matvec(v)
-            v = w / w.norm()
-        return float(matvec(v).norm())
-
-    assert check_power_iteration(correct).passed
-    wrong = check_power_iteration(loses_the_sign)
-    assert not wrong.passed and "Rayleigh quotient" in wrong.message
-    assert not check_power_iteration(lambda matvec, size, iterations: 5.0).passed  # never calls matvec
-    with pytest.raises(TypeError, match="power_iteration"):
-        check_power_iteration(3.0)
-
-
-def test_rescaling_curves_keep_the_function(regressor):
-    from lecturelib.widgets.sharpness import rescaling_curves
-
-    model, X, y, H = regressor
-    curves = rescaling_curves(model, X, y, alpha=4.0, points=5)
-    assert curves["output_change"] < 1e-12
-    assert curves["original"].shape == (5,) and curves["rescaled"].shape == (5,)
-    # at t = 0 both curves are the training loss of the same function
-    assert float(curves["original"][2]) == pytest.approx(float(curves["rescaled"][2]), rel=1e-12)
-    assert curves["top_original"] == pytest.approx(float(by_magnitude(torch.linalg.eigvalsh(H))[0]), rel=1e-6)
-    with pytest.raises(ValueError, match="points"):
-        rescaling_curves(model, X, y, alpha=2.0, points=2)
 
 
 # ------------------------------------------------------------------ bad input gets a clear error
@@ -383,8 +332,6 @@ def test_regression_targets_must_match_the_outputs(regressor):
     (lambda m, X, y: hessian.keskar_sharpness(m, X, y, epsilon=float("inf")), ValueError, "epsilon"),
     (lambda m, X, y: hessian.hessian_trace(m, X, y, probes=True), TypeError, "probes"),
     (lambda m, X, y: hessian.HessianOperator(m, X, y, batch_size=0), ValueError, "batch_size"),
-    (lambda m, X, y: hessian.rescale_layers(MLP([2, 3, 1], "relu"), alpha=float("nan")), ValueError, "alpha"),
-    (lambda m, X, y: hessian.LossSnapshot(X, y, target=float("nan")), ValueError, "target"),
     (lambda m, X, y: hessian.spectral_density(m, X, y, steps=3).density([0.0, 1.0], float("inf")), ValueError,
      "sigma"),
 ])
@@ -392,11 +339,3 @@ def test_numbers_are_checked_nan_safely(classifier, call, error, name):
     model, X, y, _ = classifier
     with pytest.raises(error, match=name):
         call(model, X, y)
-
-
-def test_rescaling_curves_refuse_an_infinite_radius(regressor):
-    from lecturelib.widgets.sharpness import rescaling_curves
-
-    model, X, y, _ = regressor
-    with pytest.raises(ValueError, match="radius"):
-        rescaling_curves(model, X, y, alpha=2.0, radius=float("inf"), points=3)

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from .. import landscape, plotting
+from ..plotting import landscape as landscape_plots
+from . import interactive_figure
+
 __all__ = ["landscape_explorer"]
 
 
 def landscape_explorer(models: dict, X, y, steps: int = 25, log: bool = True):
     """A widget drawing the filter-normalised 2-D slice (:func:`lecturelib.landscape.plane`) of
     ``models[name]`` on ``X, y`` for a chosen direction seed and half-width of the range, as a
-    filled contour beside a 3-D surface.
+    filled contour beside a 3-D surface (:mod:`lecturelib.plotting.landscape`).
 
     ``models`` maps display names to trained networks (keep them small: every change of a
     control evaluates ``steps * steps`` points).
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-
-    from .. import landscape, landscape_plots, plotting
-    from . import interactive_figure
 
     if not isinstance(models, dict) or not models:
         raise ValueError("models must be a non-empty dict name -> torch.nn.Module")

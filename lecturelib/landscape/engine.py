@@ -1,4 +1,4 @@
-r"""The evaluation engine behind :mod:`lecturelib.landscape`.
+r"""The evaluation engine behind :mod:`lecturelib.landscape`: loss at many points of one affine family.
 
 It evaluates the mean loss (and accuracy) at many parameter vectors of one affine family,
 
@@ -6,8 +6,10 @@ It evaluates the mean loss (and accuracy) at many parameter vectors of one affin
 
     \theta_p = \theta^* + \sum_{k=1}^{K} c_{pk}\, \delta_k, \qquad p = 1, \dots, P,
 
-which covers 1-D lines and interpolations (:math:`K = 1`), 2-D planes (:math:`K = 2`) and
-quadratic Bezier curves written in a suitable basis. Two strategies:
+which covers 1-D lines and interpolations (:math:`K = 1`), 2-D planes (:math:`K = 2`) and the
+curves of :mod:`lecturelib.connectivity` (a Bezier curve or polychain is the family with origin
+:math:`w_1` and directions :math:`\theta - w_1, w_2 - w_1`). It runs where the model is unless
+``device=`` is given (:func:`lecturelib.device.model_device`). Two strategies:
 
 * ``"vmap"``: many points per forward pass, ``torch.func.functional_call`` vectorised with
   ``torch.func.vmap`` over a chunk of points. For small models this turns thousands of tiny
@@ -32,18 +34,18 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_targets,
-                      check_tensor)
-from .device import resolve_device
-from .losses import vmap_loss
+from .. import params
+from .._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_targets,
+                       check_tensor)
+from ..device import model_device
+from ..losses import vmap_loss
 
-__all__ = ["ENGINES", "LOOP_THRESHOLD_MACS", "ELEMENT_BUDGET", "model_state", "evaluate_affine",
-           "forward_macs", "first_linear_layer"]
+__all__ = ["ENGINES", "LOOP_THRESHOLD_MACS", "ELEMENT_BUDGET", "evaluate_affine", "forward_macs",
+           "first_linear_layer"]
 
 ENGINES = ("auto", "vmap", "loop")
 LOOP_THRESHOLD_MACS = 2e8
@@ -54,14 +56,6 @@ ELEMENT_BUDGET = 2 ** 24  # activation elements per vectorised forward (64 MiB i
 CPU_CHUNK_BUDGET = 2 ** 22
 MAX_CHUNK = 4096
 _LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-def model_state(model: nn.Module, include_buffers: bool = False) -> dict:
-    """Detached parameters (and, if asked, floating-point buffers) keyed by their names."""
-    state = {name: p.detach() for name, p in model.named_parameters()}
-    if include_buffers:
-        state.update({name: b.detach() for name, b in model.named_buffers() if torch.is_floating_point(b)})
-    return state
 
 
 class _Precomputed(nn.Module):
@@ -158,7 +152,7 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
 
     Args:
         model: the network, evaluated in evaluation mode on a private copy (the model itself is
-            never modified).
+            never modified), where its parameters are unless ``device`` is given.
         X, y: data; integer ``y`` gives cross-entropy and accuracy, float ``y`` mean squared error.
         directions: list of ``K`` dicts ``name -> tensor``; names are parameters or floating
             buffers of ``model``; a name missing from a dict does not move along it.
@@ -173,9 +167,9 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
         for float targets.
     """
     _check_inputs(model, X, y, directions, coefficients, origin, loss_fn, engine, chunk_size, batch_size)
-    device = resolve_device(device)
+    device = model_device(model, device)
     work = copy.deepcopy(model).to(device).eval()
-    base = model_state(work, include_buffers=True)
+    base = params.state(work, include_buffers=True)
     dtype = next(iter(base.values())).dtype if base else torch.float32
     names = set()
     for k, direction in enumerate(directions):
@@ -291,11 +285,11 @@ def _evaluate_vmap(work, X, y, base, stacked, coefficients, loss_fn, classify, b
             terms = [functional_call(first_module, {"weight": w0, **({"bias": b0} if b0 is not None else {})}, (x_in,))]
             for k in range(coefficients.shape[1]):
                 dw = stacked[first_name + ".weight"][k] if first_name + ".weight" in stacked else torch.zeros_like(w0)
-                params = {"weight": dw}
+                layer_params = {"weight": dw}
                 if b0 is not None:
-                    params["bias"] = (stacked[first_name + ".bias"][k] if first_name + ".bias" in stacked
-                                      else torch.zeros_like(b0))
-                terms.append(functional_call(first_module, params, (x_in,)))
+                    layer_params["bias"] = (stacked[first_name + ".bias"][k] if first_name + ".bias" in stacked
+                                            else torch.zeros_like(b0))
+                terms.append(functional_call(first_module, layer_params, (x_in,)))
             pre_terms = torch.stack(terms)  # (K + 1, b, ...)
         for c_start in range(0, len(coefficients), chunk_size):
             c = coefficients[c_start:c_start + chunk_size]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import plotting
-from ._checks import check_int, check_real, check_type
-from .landscape import LandscapeResult
+from .._checks import check_int, check_real, check_type
+from ..landscape import LandscapeResult
+from . import style
 
 __all__ = ["contour", "filled_contour", "surface", "curves", "contour_levels"]
 
@@ -44,14 +44,14 @@ def contour(result: LandscapeResult, ax=None, levels: int = 12, log: bool = Fals
     """Contour lines of the loss with labelled levels; the trained point (0, 0) is marked."""
     _check_plane(result)
     if ax is None:
-        _, ax = plotting.subplots()
+        _, ax = style.subplots()
     z = _values(result, log)
-    lines = ax.contour(result.alphas, result.betas, z.T, levels=contour_levels(z, levels), cmap=plotting.SEQUENTIAL_CMAP,
+    lines = ax.contour(result.alphas, result.betas, z.T, levels=contour_levels(z, levels), cmap=style.SEQUENTIAL_CMAP,
                        linewidths=1.0)
     ax.clabel(lines, inline=True, fontsize=7, fmt=fmt)
-    ax.plot([0], [0], marker="*", color=plotting.PALETTE["vermillion"], markersize=9, linestyle="none")
+    ax.plot([0], [0], marker="*", color=style.PALETTE["vermillion"], markersize=9, linestyle="none")
     ax.set_aspect("auto")
-    plotting.label(ax, xlabel, ylabel, title)
+    style.label(ax, xlabel, ylabel, title)
     return ax
 
 
@@ -61,12 +61,12 @@ def filled_contour(result: LandscapeResult, ax=None, levels: int = 20, log: bool
     """Filled contours of the loss (``log10`` of it with ``log=True``) with a colour bar."""
     _check_plane(result)
     if ax is None:
-        _, ax = plotting.subplots()
+        _, ax = style.subplots()
     z = _values(result, log)
-    filled = ax.contourf(result.alphas, result.betas, z.T, levels=levels, cmap=plotting.SEQUENTIAL_CMAP)
+    filled = ax.contourf(result.alphas, result.betas, z.T, levels=levels, cmap=style.SEQUENTIAL_CMAP)
     ax.figure.colorbar(filled, ax=ax, label=("log10 " if log else "") + colorbar_label)
-    ax.plot([0], [0], marker="*", color=plotting.PALETTE["vermillion"], markersize=9, linestyle="none")
-    plotting.label(ax, xlabel, ylabel, title)
+    ax.plot([0], [0], marker="*", color=style.PALETTE["vermillion"], markersize=9, linestyle="none")
+    style.label(ax, xlabel, ylabel, title)
     return ax
 
 
@@ -77,7 +77,7 @@ def surface(result: LandscapeResult, ax=None, log: bool = False, clip: float | N
     import matplotlib.pyplot as plt
 
     if ax is None:
-        plotting.use_house_style()
+        style.use_house_style()
         fig = plt.figure(figsize=(4.6, 3.8))
         ax = fig.add_subplot(projection="3d")
     if not hasattr(ax, "plot_surface"):
@@ -86,7 +86,7 @@ def surface(result: LandscapeResult, ax=None, log: bool = False, clip: float | N
     if clip is not None:
         z = np.minimum(z, check_real("clip", clip))
     a, b = np.meshgrid(result.alphas, result.betas, indexing="ij")  # both (n_alpha, n_beta), like z
-    ax.plot_surface(a, b, z, cmap=plotting.SEQUENTIAL_CMAP, linewidth=0, antialiased=True, rstride=1, cstride=1)
+    ax.plot_surface(a, b, z, cmap=style.SEQUENTIAL_CMAP, linewidth=0, antialiased=True, rstride=1, cstride=1)
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$\beta$")
     ax.set_zlabel(("log10 " if log else "") + zlabel)
@@ -109,22 +109,22 @@ def curves(results: dict, ax=None, title: str | None = None, xlabel: str = r"$\a
         if not isinstance(result, LandscapeResult) or result.is_plane:
             raise TypeError(f"results[{name!r}] must be a 1-D LandscapeResult")
     if ax is None:
-        _, ax = plotting.subplots(width=5.0)
+        _, ax = style.subplots(width=5.0)
     twin = None
     for name, result in results.items():
-        style = "--" if "test" in name else "-"
-        ax.plot(result.alphas, result.loss, style, color=plotting.PALETTE["blue"], label=f"{name} loss")
+        dash = "--" if "test" in name else "-"
+        ax.plot(result.alphas, result.loss, dash, color=style.PALETTE["blue"], label=f"{name} loss")
         if accuracy and result.accuracy is not None:
             twin = twin or ax.twinx()
-            twin.plot(result.alphas, 100 * result.accuracy, style, color=plotting.PALETTE["vermillion"],
+            twin.plot(result.alphas, 100 * result.accuracy, dash, color=style.PALETTE["vermillion"],
                       label=f"{name} accuracy")
     if log:
         ax.set_yscale("log")
-    plotting.label(ax, xlabel, loss_label, title)
-    ax.yaxis.label.set_color(plotting.PALETTE["blue"])
+    style.label(ax, xlabel, loss_label, title)
+    ax.yaxis.label.set_color(style.PALETTE["blue"])
     handles, names = ax.get_legend_handles_labels()
     if twin is not None:
-        twin.set_ylabel("accuracy (%)", color=plotting.PALETTE["vermillion"])
+        twin.set_ylabel("accuracy (%)", color=style.PALETTE["vermillion"])
         twin.spines["right"].set_visible(True)
         twin.grid(False)
         more_handles, more_names = twin.get_legend_handles_labels()

@@ -1,0 +1,21 @@
+r"""Loss landscapes along random and chosen directions (Li et al. 2018, *Visualizing the Loss
+Landscape of Neural Nets*): :math:`f(\alpha, \beta) = L(\theta^* + \alpha\delta + \beta\eta)`.
+
+- :mod:`~lecturelib.landscape.directions`: random, filter-normalised and between-model directions;
+- :mod:`~lecturelib.landscape.slices`: :func:`plane`, :func:`line`, :func:`interpolate` and
+  their :class:`LandscapeResult`;
+- :mod:`~lecturelib.landscape.engine`: :func:`evaluate_affine`, the loss at many points of one
+  affine family, vectorised.
+
+Figures of the results are drawn by :mod:`lecturelib.plotting.landscape`.
+``from lecturelib import landscape; landscape.plane(...)`` reaches everything listed here.
+"""
+
+from .directions import (DIRECTION_NORMS, IGNORES, KINDS, direction_between, normalize_direction,
+                         random_direction, weight_values)
+from .engine import ENGINES, evaluate_affine, first_linear_layer, forward_macs
+from .slices import LandscapeResult, interpolate, line, plane
+
+__all__ = ["DIRECTION_NORMS", "IGNORES", "KINDS", "random_direction", "normalize_direction", "direction_between",
+           "weight_values", "ENGINES", "evaluate_affine", "forward_macs", "first_linear_layer",
+           "LandscapeResult", "plane", "line", "interpolate"]
