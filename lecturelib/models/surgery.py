@@ -69,3 +69,43 @@ def rescale_layers(model: nn.Module, factors, layer: int = 0) -> nn.Module:
                 scaled.layers[j].bias.mul_(c)
             scaled.layers[j + 1].weight.div_(c)
     return scaled
+
+
+def embed_residual(mlp: nn.Module, hidden: int) -> nn.Module:
+    r"""A deeper residual network computing exactly the same function as the residual ``mlp``.
+
+    ``mlp`` (a residual :class:`lecturelib.models.MLP`) has widths ``[n_in] + [w] * k + tail``; the
+    result, of the same class, has ``[n_in] + [w] * hidden + tail`` (``hidden >= k``), the same
+    weights in the layers they share and :math:`W_j = 0`, :math:`b_j = 0` in the ``hidden - k``
+    extra blocks. With :math:`\sigma(0) = 0` each extra block computes
+    :math:`z_{j+1} = z_j + \sigma(0\cdot z_j + 0) = z_j`: the lecture's argument that depth cannot
+    hurt what a shallower residual net achieves (He et al. 2016).
+    """
+    check_module("mlp", mlp)
+    if not getattr(mlp, "residual", False) or not isinstance(getattr(mlp, "layers", None), nn.ModuleList):
+        raise TypeError(f"mlp must be a residual lecturelib.models.MLP, got {mlp!r:.80}")
+    if getattr(mlp, "norm", None) is not None:
+        raise ValueError(f"mlp has norm={mlp.norm!r}; a zero block followed by a normalisation is not the identity")
+    widths = mlp.widths
+    k = 1  # the first run of hidden layers of width w = widths[1]
+    while k + 1 < len(widths) - 1 and widths[k + 1] == widths[1]:
+        k += 1
+    if check_int("hidden", hidden) < k:
+        raise ValueError(f"hidden must be an int >= the {k} hidden layers of width {widths[1]} that mlp has, "
+                         f"got {hidden!r}")
+    weight = mlp.layers[0].weight
+    with torch.no_grad():
+        at_zero = mlp.activations[0](torch.zeros(1, weight.shape[0], dtype=weight.dtype, device=weight.device))
+    if float(at_zero.abs().max()) != 0.0:
+        raise ValueError(f"the embedding needs sigma(0) = 0, which {mlp.activation!r} does not satisfy")
+    deeper = type(mlp)(widths[:1] + [widths[1]] * hidden + widths[1 + k:], activation=mlp.activation,
+                       residual=True).to(device=weight.device, dtype=weight.dtype)
+    targets = list(deeper.layers[:k]) + list(deeper.layers[hidden:])  # the shared layers, then the tail
+    with torch.no_grad():
+        for extra in deeper.layers[k:hidden]:
+            extra.weight.zero_()
+            extra.bias.zero_()
+        for target, source in zip(targets, mlp.layers):
+            target.weight.copy_(source.weight)
+            target.bias.copy_(source.bias)
+    return deeper.eval()
