@@ -14,9 +14,11 @@ from .convnets import CIFAR_DEPTHS, BasicBlock, ResNet, SmallCNN, cifar_resnet
 from .functional import Network, as_network, network_from_mlp, random_network, scaled_activation
 from .mlp import (ACTIVATIONS, MLP, MLP_NORMS, ActivationSpec, Maxout, activation_names, count_parameters,
                   get_activation, square_hidden_layers)
+from .stacked import StackedMLP, repeated_layers
 from .surgery import rescale_layers
 
 __all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "MLP_NORMS", "activation_names", "get_activation",
            "count_parameters", "square_hidden_layers",
            "Network", "as_network", "network_from_mlp", "random_network", "scaled_activation",
-           "BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "rescale_layers"]
+           "BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "rescale_layers",
+           "StackedMLP", "repeated_layers"]

@@ -4,5 +4,6 @@ See :mod:`lecturelib.train.loop` for the loop and its formula.
 """
 
 from .loop import OPTIMIZERS, History, evaluate, fit, make_optimizer
+from .stacked import fit_stacked
 
-__all__ = ["History", "make_optimizer", "fit", "evaluate", "OPTIMIZERS"]
+__all__ = ["History", "make_optimizer", "fit", "evaluate", "OPTIMIZERS", "fit_stacked"]
