@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._checks import check_module, check_seed, check_tensor
+from ._checks import check_int, check_module, check_real, check_seed, check_tensor, check_type
 from .models import get_activation
 
 __all__ = ["SCHEMES", "scheme_names", "resolve_scheme", "weight_std", "init_weight_", "initialize",
@@ -84,9 +84,8 @@ def weight_std(scheme, fan_in: int, fan_out: int) -> float:
     For a uniform :math:`U[-a, a]` it is :math:`a/\sqrt3`, e.g. Xavier-uniform gives
     :math:`\sqrt{2/(n_{in}+n_{out})}`, the same as Xavier-normal (Glorot & Bengio 2010).
     """
-    for name, value in (("fan_in", fan_in), ("fan_out", fan_out)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_int("fan_in", fan_in, minimum=1)
+    check_int("fan_out", fan_out, minimum=1)
     name, scale = resolve_scheme(scheme)
     return {
         "gaussian": lambda: scale,
@@ -110,14 +109,9 @@ def init_weight_(weight: torch.Tensor, scheme, generator: torch.Generator | None
     (``xavier_uniform``) or :math:`\sqrt{6/n_{in}}` (``he_uniform``). ``generator`` makes the
     draw reproducible without touching the global random stream.
     """
-    if not isinstance(weight, torch.Tensor):
-        raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
-    if weight.dim() != 2:
-        raise ValueError(f"weight must be a 2-D (fan_out, fan_in) matrix, got shape {tuple(weight.shape)}")
-    if not torch.is_floating_point(weight):
-        raise TypeError(f"weight must be a floating-point tensor, got dtype {weight.dtype}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_tensor("weight", weight, ndim=2, floating=True)
+    if generator is not None:
+        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
     fan_out, fan_in = weight.shape
     name, _ = resolve_scheme(scheme)
     std = weight_std(scheme, int(fan_in), int(fan_out))
@@ -137,8 +131,7 @@ def initialize(model: nn.Module, scheme, bias: float = 0.0, seed: int | None = N
     result does not depend on the global random state. Returns ``model``.
     """
     check_module("model", model)
-    if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias):
-        raise ValueError(f"bias must be a finite number, got {bias!r}")
+    check_real("bias", bias)
     if seed is not None:
         check_seed("seed", seed)
     resolve_scheme(scheme)  # fail early, before touching any layer
@@ -209,18 +202,13 @@ def activation_statistics(X: torch.Tensor, depth: int, width: int, activation: s
 
     Returns one :class:`LayerStatistics` per hidden layer, input side first.
     """
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
-    if X.dim() != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    if X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(f"X must be a (samples, features) matrix with at least 2 rows, got shape {tuple(X.shape)}")
-    if not torch.is_floating_point(X) or not torch.isfinite(X).all():
-        raise ValueError("X must hold finite floating-point values")
-    for name, value in (("depth", depth), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_int("depth", depth, minimum=1)
+    check_int("width", width, minimum=1)
     check_seed("seed", seed)
-    if not isinstance(saturation_threshold, float) or not 0.5 < saturation_threshold < 1.0:
-        raise ValueError(f"saturation_threshold must be a float in (0.5, 1), got {saturation_threshold!r}")
+    check_real("saturation_threshold", saturation_threshold, 0.5, 1.0, open_min=True, open_max=True)
     spec = get_activation(activation)
     if spec.derivative is None:
         raise ValueError(f"activation {activation!r} is not element-wise; use one of identity, sigmoid, tanh, "
@@ -279,8 +267,7 @@ def statistics_table(records: list[LayerStatistics], columns=("mean", "std"), di
     for column in columns:
         if column not in valid:
             raise ValueError(f"unknown column {column!r}; choose from {', '.join(valid)}")
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 10:
-        raise ValueError(f"digits must be an int in [1, 10], got {digits!r}")
+    check_int("digits", digits, minimum=1, maximum=10)
     cell = 12 if digits <= 5 else digits + 8
     lines = ["layer" + "".join(f"{c:>{max(cell, len(c) + 2)}}" for c in columns)]
     for record in records:

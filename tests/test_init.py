@@ -164,22 +164,30 @@ def test_bad_inputs_name_the_argument():
         init.resolve_scheme(-0.1)
     with pytest.raises(TypeError, match="init scheme"):
         init.resolve_scheme(True)
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match="weight must have 2 dimensions"):
         init.init_weight_(torch.empty(3), "he")
     with pytest.raises(TypeError, match="floating-point"):
         init.init_weight_(torch.empty(3, 3, dtype=torch.int64), "he")
-    with pytest.raises(ValueError, match="fan_in must be a positive int"):
+    with pytest.raises(ValueError, match="fan_in must be an int >= 1"):
         init.weight_std("he", 0, 3)
     with pytest.raises(TypeError, match="model must be"):
         init.initialize("not a model", "he")
     with pytest.raises(ValueError, match="bias must be"):
         init.initialize(models.MLP([2, 2]), "he", bias=float("nan"))
-    with pytest.raises(ValueError, match="depth must be a positive int"):
+    with pytest.raises(ValueError, match="depth must be an int >= 1"):
         init.activation_statistics(X, 0, 5, "tanh", "xavier")
-    with pytest.raises(ValueError, match="width must be a positive int"):
+    with pytest.raises(TypeError, match="width must be an int"):
         init.activation_statistics(X, 2, 2.5, "tanh", "xavier")
-    with pytest.raises(ValueError, match="X must be a"):
+    with pytest.raises(ValueError, match="X must have 2 dimensions"):
         init.activation_statistics(torch.randn(10), 2, 5, "tanh", "xavier")
+    with pytest.raises(ValueError, match="X must be a .samples, features. matrix with at least 2 rows"):
+        init.activation_statistics(torch.randn(1, 4), 2, 5, "tanh", "xavier")
+    with pytest.raises(ValueError, match="X holds 1 NaN"):
+        init.activation_statistics(torch.tensor([[1.0], [float("nan")]]), 2, 5, "tanh", "xavier")
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None"):
+        init.init_weight_(torch.empty(3, 3), "he", generator=0)
+    with pytest.raises(ValueError, match="digits must be an int >= 1 and <= 10"):
+        init.statistics_table(init.activation_statistics(X, 1, 3, "tanh", 0.1), digits=11)
     with pytest.raises(ValueError, match="not element-wise"):
         init.activation_statistics(X, 2, 4, "maxout", "xavier")
     with pytest.raises(ValueError, match="unknown activation"):
