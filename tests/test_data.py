@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lecturelib import conditioning, data
+from lecturelib import data
 from lecturelib.data import files
 
 
@@ -752,8 +752,10 @@ def test_missing_cifar_batches_say_where_to_unpack_them(tmp_path):
 # ---------------------------------------------------------------- preprocess_matrix: a bare matrix
 
 def _cloud():
-    X, _ = conditioning.gaussian_cloud(n=300, mean=(4.0, 2.0), stds=(3.0, 0.3), angle_degrees=30.0, seed=0)
-    return X
+    """300 points of a correlated 2-D Gaussian with mean (4, 2) and standard deviations 3 and 0.3 (float64)."""
+    z = torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    rotation = torch.tensor([[0.8, -0.6], [0.6, 0.8]], dtype=torch.float64)
+    return torch.tensor([4.0, 2.0], dtype=torch.float64) + (z * torch.tensor([3.0, 0.3], dtype=torch.float64)) @ rotation.T
 
 
 def test_preprocess_matrix_matches_numpy_closed_forms_in_float64():
