@@ -77,8 +77,8 @@ class UnitInputPercentiles:
             raise ValueError(f"q must be a non-empty tuple of percentiles in [0, 100], got {q!r}")
         for value in q:
             check_real("q", value, 0.0, 100.0)
-        self.X_probe, self.layer, self.unit, self.q = X_probe, check_int("layer", layer), \
-            check_int("unit", unit, minimum=0), tuple(q)
+        self.X_probe, self.q = X_probe, tuple(q)
+        self.layer, self.unit = check_int("layer", layer), check_int("unit", unit, minimum=0)
 
     def describe(self) -> dict:
         return {"X_probe": self.X_probe, "layer": self.layer, "unit": self.unit, "q": list(self.q)}
