@@ -320,3 +320,16 @@ def test_path_profile_refuses_bad_labels_nan_inputs_and_mismatched_targets(nets,
 def test_numbers_are_checked_nan_safely(nets, call, error, name):
     with pytest.raises(error, match=name):
         call(nets)
+
+
+def test_path_profile_runs_where_the_curve_is(nets, batch, monkeypatch):
+    X, y = batch
+    curve = cn.Curve(*nets, kind="bezier")
+    perturb_bend(curve)
+    expected = cn.path_profile(curve, X, y, t=[0.2, 0.7])
+    # were the default device consulted, it would raise: LECTURELIB_DEVICE names a missing GPU
+    monkeypatch.setenv("LECTURELIB_DEVICE", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    profile = cn.path_profile(curve, X, y, t=[0.2, 0.7])
+    np.testing.assert_array_equal(profile.loss, expected.loss)
+    assert profile.kind == "bezier" and curve.training  # the curve is left in the mode it was in

@@ -16,22 +16,7 @@ from lecturelib.data import DataSplit  # noqa: E402
 from lecturelib.experiments import connectivity as runs  # noqa: E402
 from lecturelib.models import MLP  # noqa: E402
 from lecturelib.train import fit  # noqa: E402
-
-
-def small_net(seed):
-    torch.manual_seed(seed)
-    return MLP([3, 5, 4], "tanh").double()
-
-
-@pytest.fixture
-def nets():
-    return small_net(1), small_net(2)
-
-
-@pytest.fixture
-def batch():
-    generator = torch.Generator().manual_seed(0)
-    return torch.randn(16, 3, generator=generator, dtype=torch.float64), torch.randint(0, 4, (16,), generator=generator)
+from tests.test_connectivity import batch, nets, perturb_bend  # noqa: E402, F401 (fixtures)
 
 
 @pytest.fixture
@@ -39,13 +24,6 @@ def split():
     generator = torch.Generator().manual_seed(5)
     X, y = torch.randn(40, 3, generator=generator), torch.randint(0, 4, (40,), generator=generator)
     return DataSplit(X[:32], y[:32], X[32:], y[32:], "toy")
-
-
-def perturb_bend(curve, seed=3):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in curve.bend:
-            p.add_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
 
 
 # ------------------------------------------------------------------------------- the runs

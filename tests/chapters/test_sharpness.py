@@ -8,8 +8,6 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.func import functional_call  # noqa: E402
 
 from lecturelib import hessian, params  # noqa: E402
 from lecturelib.cache import RunSpec, cached_run  # noqa: E402
@@ -17,24 +15,13 @@ from lecturelib.data import DataSplit  # noqa: E402
 from lecturelib.experiments import sharpness as runs  # noqa: E402
 from lecturelib.models import MLP  # noqa: E402
 from lecturelib.train import fit  # noqa: E402
+from tests.test_hessian import regressor  # noqa: E402, F401 (a fixture)
 
 
 def _digits_like(n=64, seed=0):
     g = torch.Generator().manual_seed(seed)
     X, y = torch.randn(n, 64, generator=g), torch.randint(0, 10, (n,), generator=g)
     return DataSplit(X[:48], y[:48], X[48:], y[48:], "toy digits")
-
-
-@pytest.fixture(scope="module")
-def regressor():
-    torch.manual_seed(1)
-    model = MLP([1, 5, 5, 1], "leaky_relu").double()
-    X = torch.linspace(-1.5, 1.5, 25, dtype=torch.float64)[:, None]
-    y = torch.sin(3 * X)
-    like = params.state(model)
-    H = torch.autograd.functional.hessian(
-        lambda t: F.mse_loss(functional_call(model, params.unflatten(t, like), (X,)), y), params.flatten(like))
-    return model, X, y, H
 
 
 def _reference_to_target(split, batch_size, epochs, eval_every, **measure):
