@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import check_finite_tensor, check_int, check_nonnegative, check_real, check_tensor, check_type
+from .device import model_device
 from .models import MLP
 
 __all__ = ["PIECEWISE_AFFINE", "PiecewiseAffine1D", "affine_pieces", "locate_kinks", "max_pieces_1d",
@@ -80,7 +81,7 @@ class PiecewiseAffine1D:
         """Evaluate at ``x`` of shape ``(N,)`` or ``(N, 1)``; returns ``(N, n_out)`` float64."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        x = x.reshape(-1).double()  # (N,)
+        x = x.reshape(-1).double().to(self.breakpoints.device)  # (N,)
         piece = torch.searchsorted(self.breakpoints[1:-1].contiguous(), x, right=True)  # (N,)
         return self.slopes[piece] * x[:, None] + self.intercepts[piece]
 
@@ -132,7 +133,7 @@ def affine_pieces(model: MLP, lo: float, hi: float, slope_tol: float = 1e-9) -> 
     Args:
         model: a :class:`~lecturelib.models.MLP` with ``widths[0] == 1`` and an activation in
             :data:`PIECEWISE_AFFINE` (residual connections and dropout are fine; the network is
-            evaluated in eval mode on a float64 copy).
+            evaluated in eval mode on a float64 copy, on the model's device).
         lo, hi: the interval, ``lo < hi``.
         slope_tol: relative slope difference below which two neighbouring pieces count as one.
     """
@@ -145,7 +146,8 @@ def affine_pieces(model: MLP, lo: float, hi: float, slope_tol: float = 1e-9) -> 
                          f"{', '.join(PIECEWISE_AFFINE)}")
     check_nonnegative("slope_tol", slope_tol)
     net = copy.deepcopy(model).double().eval()
-    breaks = torch.tensor([float(lo), float(hi)], dtype=torch.float64)  # (P + 1,)
+    where = model_device(net)  # analysis runs where the model is
+    breaks = torch.tensor([float(lo), float(hi)], dtype=torch.float64, device=where)  # (P + 1,)
     merge_gap = 1e-12 * (hi - lo)
     n_hidden = len(net.widths) - 2
     for layer in range(n_hidden):
@@ -172,7 +174,7 @@ def affine_pieces(model: MLP, lo: float, hi: float, slope_tol: float = 1e-9) -> 
         scale = max(1.0, float(slopes[k].abs().max()), float(slopes[keep[-1]].abs().max()))
         if float((slopes[k] - slopes[keep[-1]]).abs().max()) > slope_tol * scale:
             keep.append(k)
-    keep_t = torch.tensor(keep)
+    keep_t = torch.tensor(keep, device=where)
     new_breaks = torch.cat([breaks[keep_t], breaks[-1:]])
     return PiecewiseAffine1D(new_breaks, slopes[keep_t], intercepts[keep_t])
 
@@ -238,14 +240,14 @@ def collapse_identity_network(model: MLP) -> tuple[torch.Tensor, torch.Tensor]:
     _check_mlp(model)
     if model.activation != "identity":
         raise ValueError(f"model must use activation='identity' to be one affine map, got {model.activation!r}")
-    n_in = model.widths[0]
-    W = torch.eye(n_in, dtype=torch.float64)  # (n_in, n_in): the map so far, x -> W x + b
-    b = torch.zeros(n_in, dtype=torch.float64)
+    n_in, where = model.widths[0], model_device(model)
+    W = torch.eye(n_in, dtype=torch.float64, device=where)  # (n_in, n_in): the map so far, x -> W x + b
+    b = torch.zeros(n_in, dtype=torch.float64, device=where)
     for j, linear in enumerate(model.layers):
         A = linear.weight.detach().double()  # (out, in)
-        c = linear.bias.detach().double() if linear.bias is not None else torch.zeros(len(A), dtype=torch.float64)
+        c = linear.bias.detach().double() if linear.bias is not None else torch.zeros_like(A[:, 0])
         if j < len(model.layers) - 1 and model.residual_mask[j]:
-            A = A + torch.eye(len(A), dtype=torch.float64)
+            A = A + torch.eye(len(A), dtype=torch.float64, device=where)
         W, b = A @ W, A @ b + c
     return W, b
 
@@ -273,7 +275,7 @@ def dead_units(model: MLP, X: torch.Tensor) -> list[torch.Tensor]:
     model.eval()
     try:
         with torch.no_grad():
-            pre = model.forward_with_states(X.to(next(model.parameters()).device))["pre"]
+            pre = model.forward_with_states(X.to(model_device(model)))["pre"]
         dead = []
         for v, act in zip(pre, model.activations):
             v = v.detach().clone().requires_grad_(True)  # (N, pieces * h)

@@ -1,15 +1,10 @@
-"""Tests of lecturelib.piecewise (and the batched trainer behind the activations widget)."""
+"""lecturelib.piecewise against the networks themselves: pieces that reproduce the forward pass,
+kinks at -b/w, vanishing second differences, and autograd for dead units."""
 
-import copy
-
-import matplotlib
 import pytest
 import torch
 
-matplotlib.use("Agg")
-
-from lecturelib import data, models, piecewise  # noqa: E402
-from lecturelib.widgets import activations as activation_widgets  # noqa: E402
+from lecturelib import models, piecewise
 
 
 def _net(widths, activation, seed=0, scale=3.0, **kwargs):
@@ -140,74 +135,6 @@ def test_bad_inputs():
         piecewise.affine_pieces(net, 0.0, 1.0)([0.5])
 
 
-# ---------------------------------------------------------------- the widget's batched trainer
-
-def _members():
-    members = []
-    for activation, width in (("leaky_relu", 2), ("leaky_relu", 5), ("prelu", 3), ("tanh", 4), ("identity", 5)):
-        torch.manual_seed(width)
-        members.append(models.MLP([1, width, width, 1, 1], activation=activation).double())
-    return members
-
-
-def test_family_training_equals_separate_adam_runs():
-    split = data.regression_1d(n_train=12, n_test=5)
-    split = data.DataSplit(split.X_train.double(), split.y_train.double(), split.X_test.double(),
-                           split.y_test.double(), "float64")
-    members = _members()
-    references = [copy.deepcopy(m) for m in members]
-    family = activation_widgets.MLPFamily(members).double()
-    with torch.no_grad():
-        assert torch.allclose(family(split.X_train)[:, :, 0],
-                              torch.stack([m(split.X_train)[:, 0] for m in members]), rtol=0, atol=1e-12)
-    history = family.fit(split, epochs=40, lr=0.01, eval_every=20)
-    assert history.epoch == [0, 20, 40]
-    for reference in references:  # the trusted reference: torch.optim.Adam on each network alone
-        optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
-        for _ in range(40):
-            optimizer.zero_grad()
-            torch.nn.functional.mse_loss(reference(split.X_train), split.y_train).backward()
-            optimizer.step()
-    for trained, reference in zip(family.members(), references):
-        for p, q in zip(trained.parameters(), reference.parameters()):
-            assert torch.allclose(p, q, rtol=0, atol=1e-10)
-
-
-def _classification_split():
-    X, y = torch.randn(6, 1), torch.tensor([0, 1, 0, 1, 0, 1])
-    return data.DataSplit(X, y, X, y, "tiny classification")
-
-
-def test_family_bad_inputs():
-    with pytest.raises(ValueError, match="non-empty"):
-        activation_widgets.MLPFamily([])
-    with pytest.raises(TypeError, match="members\\[0\\]"):
-        activation_widgets.MLPFamily([torch.nn.Linear(1, 1)])
-    with pytest.raises(ValueError, match="sigma\\(0\\) = 0"):
-        activation_widgets.MLPFamily([models.MLP([1, 3, 1], activation="maxout")])
-    with pytest.raises(ValueError, match="depth"):
-        activation_widgets.MLPFamily([models.MLP([1, 3, 1]), models.MLP([1, 3, 3, 1])])
-    family = activation_widgets.MLPFamily([models.MLP([1, 3, 1])])
-    with pytest.raises(ValueError, match="shape"):
-        family(torch.ones(4, 2))
-    with pytest.raises(TypeError, match="regression"):
-        family.fit(_classification_split(), epochs=1)
-    with pytest.raises(ValueError, match="epochs"):
-        family.fit(data.regression_1d(n_train=5, n_test=5), epochs=0)
-
-
-def test_draw_fit_marks_the_located_kinks():
-    net = _net([1, 4, 4, 1], "leaky_relu", seed=2, scale=1.0).float()
-    split = data.regression_1d(n_train=10, n_test=5)
-    kinks = activation_widgets.draw_fit(net, split)
-    assert torch.equal(kinks, piecewise.locate_kinks(net, -1.5, 1.5))
-    assert len(activation_widgets.draw_fit(_net([1, 4, 1], "tanh").float(), split)) == 0
-    with pytest.raises(TypeError, match="model"):
-        activation_widgets.draw_fit(torch.nn.Linear(1, 1), split)
-    with pytest.raises(ValueError, match="1-D regression"):
-        activation_widgets.train_kink_grid(_classification_split())
-
-
 @pytest.mark.parametrize("call, error, name", [
     (lambda net: piecewise.affine_pieces(net, 0.0, 1.0, slope_tol=float("inf")), ValueError, "slope_tol"),
     (lambda net: piecewise.affine_pieces(net, 0.0, 1.0, slope_tol=float("nan")), ValueError, "slope_tol"),
@@ -219,10 +146,3 @@ def test_draw_fit_marks_the_located_kinks():
 def test_numbers_are_checked_nan_safely(call, error, name):
     with pytest.raises(error, match=name):
         call(_net([1, 3, 1], "leaky_relu"))
-
-
-@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1.0])
-def test_family_fit_refuses_non_finite_learning_rates(lr):
-    family = activation_widgets.MLPFamily([models.MLP([1, 3, 1])])
-    with pytest.raises(ValueError, match="lr"):
-        family.fit(data.regression_1d(n_train=5, n_test=5), epochs=1, lr=lr)

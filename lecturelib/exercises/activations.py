@@ -14,14 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import models
-from . import ExerciseResult, check_close
+from . import ExerciseResult, call_answer, check_close, require_function
 
 __all__ = ["check_elu_derivative", "check_collapse", "check_parameter_count"]
-
-
-def _require_callable(candidate):
-    if not callable(candidate):
-        raise TypeError(f"the answer must be a function, got {type(candidate).__name__}")
 
 
 def check_elu_derivative(candidate) -> ExerciseResult:
@@ -30,17 +25,15 @@ def check_elu_derivative(candidate) -> ExerciseResult:
     ``u`` is a float64 tensor that avoids the kink at 0; ``alpha`` is 1.0 and 0.5. The expected
     answer is :math:`\sigma'(u) = 1` for :math:`u > 0` and :math:`\alpha e^{u}` for :math:`u \le 0`.
     """
-    _require_callable(candidate)
+    require_function(candidate)
     u = torch.linspace(-4.0, 4.0, 41, dtype=torch.float64)
     u = u[u.abs() > 1e-9]  # (40,): the derivative jumps at 0 when alpha != 1
     for alpha in (1.0, 0.5):
         leaf = u.clone().requires_grad_(True)
         (reference,) = torch.autograd.grad(F.elu(leaf, alpha).sum(), leaf)
-        try:
-            answer = candidate(u.clone(), alpha)
-        except Exception as error:  # the reader's code failed: report, do not crash the notebook
-            return ExerciseResult(False, f"calling elu_derivative(u, alpha={alpha}) raised "
-                                         f"{type(error).__name__}: {error}")
+        answer, failure = call_answer(candidate, (u.clone(), alpha), f"elu_derivative(u, alpha={alpha})")
+        if failure is not None:
+            return failure
         hint = ("For u > 0 ELU is u, so the slope is 1; for u <= 0 it is alpha * (exp(u) - 1), whose "
                 "slope is alpha * exp(u). Use torch.where(u > 0, ..., ...).")
         result = check_close(answer, reference, f"ELU derivative with alpha={alpha}", rtol=1e-9, atol=1e-12,
@@ -69,17 +62,15 @@ def check_collapse(candidate) -> ExerciseResult:
     Tried on three identity-activation networks, among them the lecture's
     ``MLP([1, 5, 5, 5, 1, 1])``; ``W`` must have shape ``(n_out, n_in)`` and ``b`` shape ``(n_out,)``.
     """
-    _require_callable(candidate)
+    require_function(candidate)
     for number, net in enumerate(_identity_networks(), 1):
         n_in, n_out = net.widths[0], net.widths[-1]
         x = torch.linspace(-2.0, 2.0, 7 * n_in, dtype=torch.float64).reshape(7, n_in)  # (7, n_in)
         with torch.no_grad():
             expected = net(x)  # (7, n_out)
-            try:
-                answer = candidate(net)
-            except Exception as error:
-                return ExerciseResult(False, f"calling your function on network {number} (widths "
-                                             f"{net.widths}) raised {type(error).__name__}: {error}")
+            answer, failure = call_answer(candidate, (net,), f"network {number} (widths {net.widths})")
+        if failure is not None:
+            return failure
         if not isinstance(answer, (tuple, list)) or len(answer) != 2:
             return ExerciseResult(False, "return a pair (W, b), e.g. `return W, b`; got "
                                          f"{type(answer).__name__}")
@@ -107,17 +98,15 @@ def check_parameter_count(candidate) -> ExerciseResult:
     The expected count is :math:`\sum_{j} (n_j + 1)\, n_{j+1}` over consecutive widths: a weight
     matrix :math:`n_{j+1}\times n_j` and a bias of :math:`n_{j+1}` entries per layer.
     """
-    _require_callable(candidate)
+    require_function(candidate)
     cases = [[1, 5, 5, 5, 1, 1], [64, 10], [64, 32, 32, 10], [40, 100, 100, 100, 10], [784, 1000, 1000, 10]]
     for widths in cases:
         expected = sum((n_in + 1) * n_out for n_in, n_out in zip(widths[:-1], widths[1:]))
         if widths[0] < 100:  # cross-check the formula against real torch layers where that is cheap
             assert expected == models.count_parameters(models.MLP(widths))
-        try:
-            answer = candidate(list(widths))
-        except Exception as error:
-            return ExerciseResult(False, f"calling your function on widths={widths} raised "
-                                         f"{type(error).__name__}: {error}")
+        answer, failure = call_answer(candidate, (list(widths),), f"widths={widths}")
+        if failure is not None:
+            return failure
         if isinstance(answer, torch.Tensor):
             answer = answer.item()
         if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != expected:

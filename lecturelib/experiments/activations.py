@@ -90,13 +90,13 @@ def fit_curves(networks: dict, lo: float = -1.5, hi: float = 1.5, points: int = 
     return curves
 
 
-@torch.no_grad()
 def unit_census(data: DataSplit, model: MLP, epoch: int) -> dict:
     """A :func:`lecturelib.train.fit` callback: over all hidden units on ``data.X_train``, the fraction
     ``dead`` (zero gradient on every sample, :func:`lecturelib.piecewise.dead_units`) and ``silent``
     (pre-activation <= 0 on every sample), and which first-layer units are dead."""
     X = data.X_train.to(model_device(model))
-    pre = model.forward_with_states(X)["pre"]  # list of (N, h)
+    with torch.no_grad():
+        pre = model.forward_with_states(X)["pre"]  # list of (N, h)
     silent = sum(int((v <= 0).all(dim=0).sum()) for v in pre) / sum(v.shape[1] for v in pre)
     dead = piecewise.dead_units(model, X)
     return {"dead": sum(int(d.sum()) for d in dead) / sum(len(d) for d in dead),
