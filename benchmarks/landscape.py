@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from lecturelib import data, landscape, models, train
-from lecturelib.landscape_engine import forward_macs
+from lecturelib.landscape.engine import forward_macs
 
 
 def best_time(function, repeats):
