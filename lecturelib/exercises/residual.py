@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..models import MLP
-from . import ExerciseResult, check_close
+from . import ExerciseResult, call_answer, check_close, require_function
 
 __all__ = ["check_parameter_count", "check_identity_embedding"]
 
@@ -20,14 +20,12 @@ def check_parameter_count(formula) -> ExerciseResult:
     """Check ``formula(hidden, width)``, the parameter count of the lecture's nets
     ``[1] + [width] * hidden + [1, 1]`` (78 for ``hidden=3, width=5``), for hidden = 1..50 and
     width = 1..8."""
-    if not callable(formula):
-        raise TypeError(f"formula must be a function (hidden, width) -> int, got {type(formula).__name__}")
+    require_function(formula, "formula")
     for width in range(1, 9):
         for hidden in range(1, 51):
-            try:
-                got = formula(hidden, width)
-            except Exception as error:  # the reader's code failed: report it, do not crash
-                return ExerciseResult(False, f"formula({hidden}, {width}) raised {type(error).__name__}: {error}")
+            got, failure = call_answer(formula, (hidden, width), f"formula({hidden}, {width})")
+            if failure is not None:
+                return failure
             expected = _reference_count(hidden, width)
             if got != expected:
                 return ExerciseResult(False, f"formula({hidden}, {width}) = {got!r}, but the net has {expected} "
@@ -40,16 +38,14 @@ def check_parameter_count(formula) -> ExerciseResult:
 def check_identity_embedding(embed) -> ExerciseResult:
     """Check ``embed(shallow, hidden)``: it must return a residual ``MLP`` with ``hidden`` layers of
     width 5 that computes the same function as the residual ``shallow`` (to 1e-12 in float64)."""
-    if not callable(embed):
-        raise TypeError(f"embed must be a function (mlp, hidden) -> MLP, got {type(embed).__name__}")
+    require_function(embed, "embed")
     x = torch.linspace(-3, 3, 301, dtype=torch.float64).unsqueeze(1)  # (301, 1)
     for seed, (shallow_hidden, hidden) in enumerate([(3, 5), (3, 45), (5, 12), (2, 2)]):
         torch.manual_seed(seed)
         shallow = MLP([1] + [5] * shallow_hidden + [1, 1], activation="leaky_relu", residual=True).double()
-        try:
-            deeper = embed(shallow, hidden)
-        except Exception as error:
-            return ExerciseResult(False, f"embed(shallow, {hidden}) raised {type(error).__name__}: {error}")
+        deeper, failure = call_answer(embed, (shallow, hidden), f"embed(shallow, {hidden})")
+        if failure is not None:
+            return failure
         expected_widths = [1] + [5] * hidden + [1, 1]
         if not isinstance(deeper, MLP) or deeper.widths != expected_widths or not deeper.residual:
             return ExerciseResult(False, f"embed(shallow, {hidden}) must return a residual MLP with widths "
