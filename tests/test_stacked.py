@@ -221,7 +221,8 @@ def test_moves_with_dtype_and_keeps_state_dict():
 
 
 def test_residual_flag_of_a_member_without_square_layers_is_harmless():
-    stack = StackedMLP.from_seeds([[1, 5, 1, 1], [1, 5, 5, 1, 1]], residual=True, seeds=0)  # [1, 5, 1, 1]: no 5 -> 5 layer
+    # [1, 5, 1, 1] has no 5 -> 5 layer, so its residual flag changes nothing
+    stack = StackedMLP.from_seeds([[1, 5, 1, 1], [1, 5, 5, 1, 1]], residual=True, seeds=0)
     assert stack.to_mlp(0).residual_mask == [False, False] and stack.to_mlp(1).residual_mask[1]
     X = _inputs()[0].float()
     with torch.no_grad():

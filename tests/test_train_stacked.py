@@ -117,8 +117,8 @@ def _epoch_seen(model, epoch):
 def test_hooks_max_steps_and_custom_loss():
     split = _split()
     stack = StackedMLP.from_mlps(_mlps([2, 3], [False, True]))
-    history = fit_stacked(stack, split, "sgd", lr=0.01, epochs=10, eval_every=4, max_steps=6, loss_fn=_losses_per_member,
-                          callback=_epoch_seen, on_step=_first_weight, device="cpu")
+    history = fit_stacked(stack, split, "sgd", lr=0.01, epochs=10, eval_every=4, max_steps=6,
+                          loss_fn=_losses_per_member, callback=_epoch_seen, on_step=_first_weight, device="cpu")
     assert history.steps == 6 and history.epoch == [0, 4, 6]
     assert history.extras["epoch_seen"] == [0, 4, 6] and len(history.extras["w"]) == 4  # steps 0, 2, 4, 6
     with torch.no_grad():
@@ -145,6 +145,7 @@ def test_bad_arguments_are_refused_before_training():
         (ValueError, "one learning rate per member", dict(lr=[0.1, 0.2])),
         (ValueError, "lr", dict(lr=[0.1], computation="written")),
         (ValueError, "lr", dict(lr=float("nan"))),
+        (ValueError, "lr", dict(lr=-1.0)),
         (ValueError, r"lr\[1\]", dict(lr=[0.1, float("inf")], computation="written")),
         (ValueError, "optimizer", dict(optimizer="rmsprop", computation="written")),
         (ValueError, "momentum", dict(optimizer="adam", momentum=0.9, computation="written")),

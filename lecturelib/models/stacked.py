@@ -93,7 +93,8 @@ class StackedMLP(nn.Module):
         self.widths = []
         for m, member in enumerate(widths):
             if not isinstance(member, (list, tuple)) or len(member) < 3:
-                raise ValueError(f"widths[{m}] must list at least an input, a hidden and an output size, got {member!r}")
+                raise ValueError(f"widths[{m}] must list at least an input, a hidden and an output size, "
+                                 f"got {member!r}")
             self.widths.append([check_int(f"widths[{m}] entries", w, minimum=1) for w in member])
             if member[0] != widths[0][0] or member[-1] != widths[0][-1]:
                 raise ValueError(f"widths[{m}] = {list(member)}: every member needs input size {widths[0][0]} "
@@ -293,7 +294,7 @@ class StackedMLP(nn.Module):
         With ``keep=True`` also returns the states ``z_j`` and derivatives ``sigma'(v_j)`` that
         :meth:`loss_and_gradient` needs.
         """
-        X = check_tensor("X", X, shape=(None, self.n_in)).to(self.theta.dtype)
+        X = check_tensor("X", X, shape=(None, self.n_in)).to(self.theta.device, self.theta.dtype)  # to the stack
         z = X.expand(self.n_members, *X.shape)  # (K, N, n_in)
         layers = self.layers
         _, _, _, gates, carries, constants = self._prepared()
@@ -315,7 +316,7 @@ class StackedMLP(nn.Module):
         if not isinstance(y, torch.Tensor) or y.shape != out.shape[1:]:
             raise ValueError(f"y must be a tensor of shape {tuple(out.shape[1:])}, got "
                              f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
-        return y.to(self.theta.dtype)
+        return y.to(self.theta.device, self.theta.dtype)
 
     def losses(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-member mean squared error ``(K,)``, as ``F.mse_loss(member(X), y)`` computes it."""
@@ -377,4 +378,5 @@ class StackedMLP(nn.Module):
         return self.theta.detach().norm(dim=1)
 
     def extra_repr(self) -> str:
-        return f"members={self.n_members}, widths={self.widths}, activations={self.activations}, residual={self.residual}"
+        return (f"members={self.n_members}, widths={self.widths}, activations={self.activations}, "
+                f"residual={self.residual}")

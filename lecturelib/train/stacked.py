@@ -96,7 +96,8 @@ def fit_stacked(model: StackedMLP, data: DataSplit, optimizer="sgd", lr=0.1, mom
     weight_decay = check_nonnegative("weight_decay", weight_decay)
     if computation == "written":
         if not isinstance(optimizer, str) or optimizer.lower() not in WRITTEN_OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {WRITTEN_OPTIMIZERS} with computation='written', got {optimizer!r}")
+            raise ValueError(f"optimizer must be one of {WRITTEN_OPTIMIZERS} with computation='written', "
+                             f"got {optimizer!r}")
         if momentum and optimizer.lower() == "adam":
             raise ValueError(f"momentum={momentum} only applies to 'sgd', not 'adam'")
         if loss_fn is not None:
@@ -104,7 +105,8 @@ def fit_stacked(model: StackedMLP, data: DataSplit, optimizer="sgd", lr=0.1, mom
         if model._prelu:
             raise ValueError("computation='written' needs activations without parameters; PReLU members need 'torch'")
     elif len(set(rates)) > 1:
-        raise ValueError("one learning rate per member needs computation='written'; torch.optim holds one for the stack")
+        raise ValueError("one learning rate per member needs computation='written'; torch.optim holds one "
+                         "for the stack")
     device = resolve_device(device)
     with preserved_torch_state():
         torch.set_num_threads(1)  # the matrices are tiny: extra threads only add synchronisation

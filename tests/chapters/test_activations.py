@@ -201,7 +201,8 @@ def test_parameter_count_checker():
     assert not weights_only.passed and "bias" in weights_only.message and "78" in weights_only.message
     no_output = exercises.check_parameter_count(lambda w: sum((a + 1) * b for a, b in zip(w[:-2], w[1:-1])))
     assert not no_output.passed and "output" in no_output.message
-    assert exercises.check_parameter_count(lambda w: torch.tensor(sum((a + 1) * b for a, b in zip(w[:-1], w[1:])))).passed
+    as_tensor = exercises.check_parameter_count(lambda w: torch.tensor(sum((a + 1) * b for a, b in zip(w[:-1], w[1:]))))
+    assert as_tensor.passed
     assert not exercises.check_parameter_count(lambda w: 1 / 0).passed
 
 
