@@ -9,7 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lecturelib import params
-from lecturelib.models import MLP, rescale_layers
+from lecturelib.models import MLP, embed_residual, rescale_layers
 
 
 def _net(widths=(1, 5, 5, 5, 1), activation="leaky_relu", seed=1):
@@ -92,3 +92,23 @@ def test_a_model_with_linear_layers_and_no_mlp_attributes_is_rescaled():
 def test_bad_arguments_are_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def _residual_mlp(hidden, activation="leaky_relu", seed=4):
+    torch.manual_seed(seed)
+    return MLP([1] + [5] * hidden + [1, 1], activation=activation, residual=True).double()
+
+
+def test_embed_residual_is_exact_and_checks_its_arguments():
+    shallow = _residual_mlp(3)
+    deep = embed_residual(shallow, 12)
+    X = torch.randn(50, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert deep.widths == [1] + [5] * 12 + [1, 1] and deep.residual and not deep.training
+    assert torch.equal(deep(X), shallow(X))
+    assert sum(float(p.detach().abs().sum()) for layer in deep.layers[3:12] for p in layer.parameters()) == 0
+    with pytest.raises(TypeError, match="residual"):
+        embed_residual(MLP([1, 5, 5, 1], "leaky_relu"), 12)
+    with pytest.raises(ValueError, match="hidden must be an int >= the 3"):
+        embed_residual(shallow, 2)
+    with pytest.raises(ValueError, match="sigma"):
+        embed_residual(_residual_mlp(2, activation="sigmoid"), 4)

@@ -5,7 +5,10 @@
 - :mod:`~lecturelib.models.functional`: the same network as plain tensors, :class:`Network`
   (what the written-out backpropagation and the Lipschitz bounds read), and random ones.
 - :mod:`~lecturelib.models.convnets`: small CNNs and the residual networks of He et al. (2016).
-- :mod:`~lecturelib.models.surgery`: function-preserving maps (Dinh et al.'s rescaling).
+- :mod:`~lecturelib.models.stacked`: :class:`StackedMLP`, several MLPs of any widths and depths
+  trained together in one batched step.
+- :mod:`~lecturelib.models.surgery`: function-preserving maps (Dinh et al.'s rescaling, residual
+  embedding).
 
 ``from lecturelib import models; models.MLP(...)`` reaches everything listed here.
 """
@@ -15,10 +18,10 @@ from .functional import Network, as_network, network_from_mlp, random_network, s
 from .mlp import (ACTIVATIONS, MLP, MLP_NORMS, ActivationSpec, Maxout, activation_names, count_parameters,
                   get_activation, square_hidden_layers)
 from .stacked import StackedMLP, repeated_layers
-from .surgery import rescale_layers
+from .surgery import embed_residual, rescale_layers
 
 __all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "MLP_NORMS", "activation_names", "get_activation",
            "count_parameters", "square_hidden_layers",
            "Network", "as_network", "network_from_mlp", "random_network", "scaled_activation",
-           "BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "rescale_layers",
+           "BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "rescale_layers", "embed_residual",
            "StackedMLP", "repeated_layers"]

@@ -1,6 +1,8 @@
 r"""Function-preserving maps: new parameters for the same function.
 
 * :func:`rescale_layers`: Dinh et al.'s (2017) rescaling of a positively homogeneous network.
+* :func:`embed_residual`: a deeper residual network whose extra blocks are zero, hence identity
+  maps (He et al. 2016), computing the same function.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from torch import nn
 
 from .._checks import check_int, check_module, check_positive
 
-__all__ = ["rescale_layers"]
+__all__ = ["rescale_layers", "embed_residual"]
 
 HOMOGENEOUS_ACTIVATIONS = ("relu", "leaky_relu", "identity")
 

@@ -2,7 +2,13 @@
 
 :mod:`~lecturelib.plotting.style` holds the one plot style (palette, :func:`subplots`,
 :func:`label`, :func:`plot_history`); the other modules draw one kind of figure each from
-results they are handed, and never train or compute what they show.
+results they are handed, and never train or compute what they show:
+
+- :mod:`~lecturelib.plotting.fits`: a network's fit of 1-D data, with its kinks (``draw_fit``);
+- :mod:`~lecturelib.plotting.layers`: per-layer histograms and trajectories;
+- :mod:`~lecturelib.plotting.gradients`: gradient norms per layer against their bounds;
+- :mod:`~lecturelib.plotting.landscape`: contours, surfaces and curves of loss landscapes;
+- :mod:`~lecturelib.plotting.paths`: loss and error along paths between minima, and their plane.
 """
 
 from .style import COLORS, PALETTE, SEQUENTIAL_CMAP, color_for, label, plot_history, subplots, use_house_style

@@ -227,7 +227,6 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
     loss_fn = loss_fn or default_loss(data.y_train)
     X, y = data.X_train.to(device), data.y_train.to(device)
     X_test, y_test = data.X_test.to(device), data.y_test.to(device)
-    generator = torch.Generator().manual_seed(seed)
     history = History()
     classification = not torch.is_floating_point(y)
 
@@ -240,48 +239,77 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
         if classification:
             history.train_accuracy.append(train_acc)
             history.test_accuracy.append(test_acc)
-        if callback is not None:
-            _append_extras(history, "callback", callback, callback(model, epoch), f"epoch {epoch}")
 
-    def after_step(step):
-        if on_step is not None:
-            _append_extras(history, "on_step", on_step, on_step(model, step), f"step {step}")
-            model.train()
+    base_rates = [group["lr"] for group in opt.param_groups]
+
+    def step(xb, yb):
+        if schedule is not None:
+            factor = schedule_factor(schedule, history.steps)
+            for group, base in zip(opt.param_groups, base_rates):
+                group["lr"] = base * factor
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
 
     show = progress_enabled() if progress is None else bool(progress)
+    return run_epochs(model, X, y, step, record, history, epochs=epochs, batch_size=batch_size, seed=seed,
+                      eval_every=eval_every, max_steps=max_steps, callback=callback, on_step=on_step,
+                      progress=show)
+
+
+def run_epochs(model: nn.Module, X: torch.Tensor, y: torch.Tensor, step, record, history: History, *, epochs: int,
+               batch_size: int, seed: int, eval_every: int, max_steps: int | None, callback, on_step,
+               progress: bool) -> History:
+    """The loop :func:`fit` and :func:`lecturelib.train.fit_stacked` share, on checked arguments.
+
+    ``record(epoch)`` appends one evaluation to ``history`` (epoch 0 first); ``step(xb, yb)`` takes
+    one optimiser step. Each epoch draws a fresh minibatch order, ``torch.randperm`` from a CPU
+    generator seeded with ``seed`` (full batches when ``batch_size`` covers the data), so a run
+    repeats exactly on the CPU. Hooks run as :func:`fit` documents.
+    """
+    n_train = len(X)
+    generator = torch.Generator().manual_seed(seed)
+
+    def evaluate_at(epoch):
+        record(epoch)
+        if callback is not None:
+            append_extras(history, "callback", callback, callback(model, epoch), f"epoch {epoch}")
+
+    def after_step(count):
+        if on_step is not None:
+            append_extras(history, "on_step", on_step, on_step(model, count), f"step {count}")
+            model.train()
+
     bar = None
-    if show and epochs > 0:
+    if progress and epochs > 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, desc="training", unit="epoch", delay=2.0, leave=False)
-    base_rates = [group["lr"] for group in opt.param_groups]
     start = time.perf_counter()
-    record(0)
+    evaluate_at(0)
     model.train()
     after_step(0)
     for epoch in range(1, epochs + 1):
-        order = torch.randperm(n_train, generator=generator).to(device) if batch_size < n_train else None
+        order = torch.randperm(n_train, generator=generator).to(X.device) if batch_size < n_train else None
         for begin in range(0, n_train, batch_size):
             if order is None:
                 xb, yb = X, y
             else:
                 idx = order[begin:begin + batch_size]
                 xb, yb = X[idx], y[idx]
-            if schedule is not None:
-                _set_rates(opt, base_rates, schedule, history.steps)
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
+            step(xb, yb)
             history.steps += 1
             after_step(history.steps)
             if history.steps == max_steps:
                 break
         stopped = history.steps == max_steps
         if epoch % eval_every == 0 or epoch == epochs or stopped:
-            record(epoch)
+            evaluate_at(epoch)
             if bar is not None:
-                bar.set_postfix(train_loss=f"{history.train_loss[-1]:.4g}", refresh=False)
+                last = history.train_loss[-1]  # a list of member losses for a stack
+                shown = last if isinstance(last, float) else sum(last) / len(last)
+                bar.set_postfix(train_loss=f"{shown:.4g}", refresh=False)
         if bar is not None:
             bar.update(1)
         if stopped:
@@ -292,7 +320,7 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
     return history
 
 
-def _append_extras(history: History, role: str, hook, extras, when: str) -> None:
+def append_extras(history: History, role: str, hook, extras, when: str) -> None:
     """Append the dict a hook returned to ``history.extras``; anything but a dict or None is an error."""
     if extras is None:
         return
@@ -304,12 +332,11 @@ def _append_extras(history: History, role: str, hook, extras, when: str) -> None
         history.extras.setdefault(key, []).append(value)
 
 
-def _set_rates(optimizer, base_rates, schedule, step: int) -> None:
-    """Learning rate of every group = its initial rate times ``schedule(step)``."""
+def schedule_factor(schedule, step: int) -> float:
+    """``schedule(step)``, checked: a finite factor >= 0 on every initial learning rate."""
     factor = schedule(step)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 0:
         name = getattr(schedule, "__name__", type(schedule).__name__)
         raise ValueError(f"schedule {name} returned {factor!r} at step {step}; it must return a finite "
                          "number >= 0 (the factor on the initial learning rate)")
-    for group, base in zip(optimizer.param_groups, base_rates):
-        group["lr"] = base * factor
+    return float(factor)

@@ -28,7 +28,6 @@ computation its stored results were made with.
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 
@@ -37,7 +36,7 @@ from .._checks import (check_callable, check_choice, check_finite_tensor, check_
 from ..data import DataSplit
 from ..device import preserved_torch_state, resolve_device
 from ..models.stacked import StackedMLP
-from .loop import History, _append_extras, make_optimizer
+from .loop import History, make_optimizer, run_epochs, schedule_factor
 
 __all__ = ["fit_stacked", "COMPUTATIONS", "WRITTEN_OPTIMIZERS"]
 
@@ -127,10 +126,10 @@ def fit_stacked(model: StackedMLP, data: DataSplit, optimizer="sgd", lr=0.1, mom
 
 def _loop(model, splits, step, epochs, batch_size, seed, eval_every, loss_fn, callback, on_step, max_steps,
           schedule) -> History:
-    """:func:`lecturelib.train.fit`'s loop over epochs and minibatches, for a stack."""
+    """:func:`lecturelib.train.fit`'s loop over epochs and minibatches (``run_epochs``), for a stack:
+    each evaluation records one loss per member."""
     (X, y), test = splits
-    n_train, history = len(X), History()
-    generator = torch.Generator().manual_seed(seed)
+    history = History()
 
     def record(epoch):
         with torch.no_grad():
@@ -138,45 +137,13 @@ def _loop(model, splits, step, epochs, batch_size, seed, eval_every, loss_fn, ca
                 losses = model.losses(inputs, targets) if loss_fn is None else loss_fn(model(inputs), targets)
                 target.append(losses.tolist())
         history.epoch.append(epoch)
-        if callback is not None:
-            _append_extras(history, "callback", callback, callback(model, epoch), f"epoch {epoch}")
 
-    def after_step(count):
-        if on_step is not None:
-            _append_extras(history, "on_step", on_step, on_step(model, count), f"step {count}")
-            model.train()
+    def take_step(xb, yb):
+        step(xb, yb, history.steps, None if schedule is None else schedule_factor(schedule, history.steps))
 
-    start = time.perf_counter()
-    record(0)
-    model.train()
-    after_step(0)
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(n_train, generator=generator).to(X.device) if batch_size < n_train else None
-        for begin in range(0, n_train, batch_size):
-            index = None if order is None else order[begin:begin + batch_size]
-            xb, yb = (X, y) if index is None else (X[index], y[index])
-            step(xb, yb, history.steps, None if schedule is None else _factor(schedule, history.steps))
-            history.steps += 1
-            after_step(history.steps)
-            if history.steps == max_steps:
-                break
-        stopped = history.steps == max_steps
-        if epoch % eval_every == 0 or epoch == epochs or stopped:
-            record(epoch)
-        if stopped:
-            break
-    history.seconds = time.perf_counter() - start
-    return history
-
-
-def _factor(schedule, step: int) -> float:
-    """``schedule(step)``: a finite factor >= 0 on every initial learning rate."""
-    factor = schedule(step)
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 0:
-        name = getattr(schedule, "__name__", type(schedule).__name__)
-        raise ValueError(f"schedule {name} returned {factor!r} at step {step}; it must return a finite "
-                         "number >= 0 (the factor on the initial learning rate)")
-    return float(factor)
+    return run_epochs(model, X, y, take_step, record, history, epochs=epochs, batch_size=batch_size, seed=seed,
+                      eval_every=eval_every, max_steps=max_steps, callback=callback, on_step=on_step,
+                      progress=False)
 
 
 class _TorchStep:

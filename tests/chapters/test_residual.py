@@ -1,6 +1,6 @@
 """The residual-networks chapter: its depth run against the stack it builds (each member seeded as
-MLP, blocks scaled) and fit_stacked called directly, its summary, fits and widget, the identity
-embedding (models.surgery.embed_residual) against the shallow net's outputs, and its checkers."""
+MLP, blocks scaled) and fit_stacked called directly, its summary, fits and widget, and its
+checkers (models.surgery.embed_residual itself is tested in tests/test_models_surgery.py)."""
 
 import math
 
@@ -14,8 +14,7 @@ import torch  # noqa: E402
 from lecturelib import data, models, params  # noqa: E402
 from lecturelib.exercises import residual as exercises  # noqa: E402
 from lecturelib.experiments import residual as runs  # noqa: E402
-from lecturelib.models import StackedMLP  # noqa: E402
-from lecturelib.models.surgery import embed_residual  # noqa: E402
+from lecturelib.models import StackedMLP, embed_residual  # noqa: E402
 from lecturelib.train import History, fit_stacked  # noqa: E402
 from lecturelib.widgets import residual as residual_widgets  # noqa: E402
 
@@ -89,21 +88,6 @@ def test_depth_fits_and_the_explorer():
 def _residual_mlp(hidden, seed=4, activation="leaky_relu"):
     torch.manual_seed(seed)
     return models.MLP([1] + [5] * hidden + [1, 1], activation=activation, residual=True).double()
-
-
-def test_embed_residual_is_exact_and_checks_its_arguments():
-    shallow = _residual_mlp(3)
-    deep = embed_residual(shallow, 12)
-    X = torch.randn(50, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    assert deep.widths == [1] + [5] * 12 + [1, 1] and deep.residual and not deep.training
-    assert torch.equal(deep(X), shallow(X))
-    assert sum(float(p.detach().abs().sum()) for layer in deep.layers[3:12] for p in layer.parameters()) == 0
-    with pytest.raises(TypeError, match="residual"):
-        embed_residual(models.MLP([1, 5, 5, 1], "leaky_relu"), 12)
-    with pytest.raises(ValueError, match="hidden must be an int >= the 3"):
-        embed_residual(shallow, 2)
-    with pytest.raises(ValueError, match="sigma"):
-        embed_residual(_residual_mlp(2, activation="sigmoid"), 4)
 
 
 # ---------------------------------------------------------------------------- the checkers
