@@ -133,7 +133,7 @@ def effective_step_run(split: DataSplit, method: str, lr: float, epochs: int = 1
 
 
 def stall_runs(seeds=(0, 1, 2), steps: int = 3000, first_step: float = 0.1) -> dict:
-    """AdaGrad and RMSProp on Rosenbrock's valley from starts ``(-1.5, 1.5) + 0.5 N(0, I)`` (one per
+    r"""AdaGrad and RMSProp on Rosenbrock's valley from starts ``(-1.5, 1.5) + 0.5 N(0, I)`` (one per
     seed), with the same first step ``first_step`` per coordinate: AdaGrad's first step is its ``lr``
     (:math:`g/\sqrt{g^2}`), RMSProp's is ``lr / sqrt(1 - alpha) = 10 lr``. Returns
     ``{seed: {"start": ..., "AdaGrad": Trajectory, "RMSProp": Trajectory}}``."""
