@@ -30,7 +30,7 @@ OPTIMISER_COLORS = {
     "Nesterov": style.PALETTE["orange"], "AdaGrad": style.PALETTE["green"], "RMSProp": style.PALETTE["purple"],
     "Adam": style.PALETTE["vermillion"], "AdamW": style.PALETTE["sky"],
 }
-_EXTRA = [style.PALETTE[k] for k in ("sky", "yellow", "green", "purple", "blue", "orange")]
+_EXTRA = [style.PALETTE[k] for k in ("sky", "vermillion", "green", "purple", "blue", "orange")]
 
 
 def optimiser_color(name: str, index: int = 0) -> str:
@@ -162,7 +162,8 @@ def plot_basins(ax, function: TestFunction, starts, limits, title: str | None = 
     for k, minimum in enumerate(function.minima):
         chosen = limits == k
         color = style.color_for(k)
-        ax.scatter(starts[chosen], at_starts[chosen], color=color, s=14, zorder=2, label=f"reaches $x = {minimum[0]:g}$")
+        ax.scatter(starts[chosen], at_starts[chosen], color=color, s=14, zorder=2,
+                   label=f"reaches $x = {minimum[0]:g}$")
         value = function(torch.tensor([minimum], dtype=torch.float64)).item()
         ax.plot(minimum[0], value, marker="*", color=color, markersize=14, markeredgecolor="black", zorder=3)
     if (limits < 0).any():

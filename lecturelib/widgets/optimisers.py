@@ -52,7 +52,8 @@ def trajectory_explorer(compute, functions: dict, optimisers, lr: float = 0.05, 
             plt.show()
             return
         runs = compute(test_function, list(names), lr=lr, momentum=momentum, betas=(beta1, beta2), steps=steps)
-        figures.plot_trajectories(ax_path, test_function, runs, title=f"{test_function.name}: {steps} steps, lr {lr:.3g}")
+        figures.plot_trajectories(ax_path, test_function, runs,
+                                  title=f"{test_function.name}: {steps} steps, lr {lr:.3g}")
         figures.plot_values(ax_value, runs, function=test_function, title="distance to the minimum value")
         plt.show()
 

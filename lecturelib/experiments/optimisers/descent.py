@@ -33,7 +33,8 @@ from ...data import DataSplit
 from ...models import MLP
 
 __all__ = ["descend_many", "basin_limits", "TinyNetwork", "tiny_network", "CriticalPoints", "critical_points",
-           "PLATEAU_KINDS", "plateau_network", "plateau_run", "digits_run", "per_example_gradients", "minibatch_gradient_noise", "loglog_slope", "steps_to_reach", "tune",
+           "PLATEAU_KINDS", "plateau_network", "plateau_run", "digits_run", "per_example_gradients",
+           "minibatch_gradient_noise", "loglog_slope", "steps_to_reach", "tune",
            "nesterov_lookahead", "nesterov_rewritten", "OPTIMISER_BUILDERS", "make_optimiser",
            "compare_trajectories"]
 
@@ -112,8 +113,9 @@ def tiny_network(n_points: int = 12, noise: float = 0.05, seed: int = 1) -> Tiny
     check_int("n_points", n_points, minimum=8)
     generator = torch.Generator().manual_seed(check_seed("seed", seed))
     X = torch.linspace(-2.0, 2.0, n_points, dtype=torch.float64)
-    teacher = torch.tanh(X[:, None] * torch.tensor([2.0, -1.5], dtype=torch.float64)
-                         + torch.tensor([1.0, 0.5], dtype=torch.float64)) @ torch.tensor([1.0, 1.2], dtype=torch.float64)
+    weights, biases, outputs = (torch.tensor(pair, dtype=torch.float64)
+                                for pair in ((2.0, -1.5), (1.0, 0.5), (1.0, 1.2)))
+    teacher = torch.tanh(X[:, None] * weights + biases) @ outputs
     y = teacher - 0.2 + noise * torch.randn(n_points, generator=generator, dtype=torch.float64)
     return TinyNetwork(X, y, hidden=2)
 
@@ -207,8 +209,8 @@ def plateau_run(split: DataSplit, kind: str, epochs: int = 2000, lr: float = 0.1
     """Full-batch gradient descent on ``split`` from :func:`plateau_network` (``kind``), evaluated every 20
     steps; returns ``(the untrained network, the CachedRun)``."""
     spec = RunSpec(f"optimisers-plateau-{check_choice('kind', kind, PLATEAU_KINDS)}", split,
-                   functools.partial(plateau_network, kind), optimizer=functools.partial(optim.SGD, lr=lr), lr=lr, epochs=epochs,
-                   batch_size=None, seed=seed, eval_every=20)
+                   functools.partial(plateau_network, kind), optimizer=functools.partial(optim.SGD, lr=lr), lr=lr,
+                   epochs=epochs, batch_size=None, seed=seed, eval_every=20)
     return spec.build(), cached_run(spec)
 
 
@@ -217,8 +219,8 @@ def digits_run(split: DataSplit, batch_size: int | None, epochs: int = 1, lr: fl
     """A 64-``width``-10 ReLU MLP trained on ``split`` by SGD with minibatches of ``batch_size`` (``None``:
     full batch), evaluated every epoch, at most ``max_steps`` updates."""
     spec = RunSpec("optimisers-digits-batch", split, functools.partial(MLP, [64, width, 10], "relu"),
-                   optimizer=functools.partial(optim.SGD, lr=lr), lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
-                   max_steps=max_steps)
+                   optimizer=functools.partial(optim.SGD, lr=lr), lr=lr, epochs=epochs, batch_size=batch_size,
+                   seed=seed, max_steps=max_steps)
     return cached_run(spec)
 
 
@@ -320,13 +322,22 @@ def _sgd(lr, momentum, betas, nesterov=False, use_momentum=True):
     return functools.partial(optim.SGD, lr=lr, momentum=momentum if use_momentum else 0.0, nesterov=nesterov)
 
 
+def _adagrad(lr, momentum, betas):
+    return functools.partial(optim.AdaGrad, lr=lr)
+
+
+def _rmsprop(lr, momentum, betas):
+    return functools.partial(optim.RMSProp, lr=lr, alpha=betas[1])
+
+
+def _adam(lr, momentum, betas):
+    return functools.partial(optim.Adam, lr=lr, betas=betas)
+
+
+#: name -> builder(lr, momentum, betas) -> make_optimizer, the optimisers the explorer offers
 OPTIMISER_BUILDERS = {
-    "GD": functools.partial(_sgd, use_momentum=False),
-    "momentum": _sgd,
-    "Nesterov": functools.partial(_sgd, nesterov=True),
-    "AdaGrad": lambda lr, momentum, betas: functools.partial(optim.AdaGrad, lr=lr),
-    "RMSProp": lambda lr, momentum, betas: functools.partial(optim.RMSProp, lr=lr, alpha=betas[1]),
-    "Adam": lambda lr, momentum, betas: functools.partial(optim.Adam, lr=lr, betas=betas),
+    "GD": functools.partial(_sgd, use_momentum=False), "momentum": _sgd,
+    "Nesterov": functools.partial(_sgd, nesterov=True), "AdaGrad": _adagrad, "RMSProp": _rmsprop, "Adam": _adam,
 }
 
 
