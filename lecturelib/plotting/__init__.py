@@ -8,7 +8,8 @@ results they are handed, and never train or compute what they show:
 - :mod:`~lecturelib.plotting.layers`: per-layer histograms and trajectories;
 - :mod:`~lecturelib.plotting.gradients`: gradient norms per layer against their bounds;
 - :mod:`~lecturelib.plotting.landscape`: contours, surfaces and curves of loss landscapes;
-- :mod:`~lecturelib.plotting.paths`: loss and error along paths between minima, and their plane.
+- :mod:`~lecturelib.plotting.paths`: loss and error along paths between minima, and their plane;
+- :mod:`~lecturelib.plotting.trajectories`: optimisers' paths over a test function's contours.
 """
 
 from .style import COLORS, PALETTE, SEQUENTIAL_CMAP, color_for, label, plot_history, subplots, use_house_style
