@@ -270,7 +270,7 @@ def test_adagrad_effective_rate_only_shrinks(gradients, lr):
 @settings(max_examples=40, deadline=None)
 @given(st.lists(finite, min_size=4, max_size=4), st.floats(1e-3, 1.0), st.floats(0.0, 0.99), st.floats(0.0, 0.9999))
 def test_adam_first_step(gradient, lr, beta1, beta2):
-    """Corrected: lr * g / (|g| + eps) (about lr per coordinate); uncorrected: lr (1 - b1) g / (sqrt(1 - b2) |g| + eps)."""
+    """Corrected: lr g / (|g| + eps), about lr; uncorrected: lr (1 - b1) g / (sqrt(1 - b2) |g| + eps)."""
     g = torch.tensor(gradient, dtype=torch.float64)
     steps = {}
     for corrected in (True, False):
@@ -309,3 +309,75 @@ def test_adamw_decay_without_gradient_is_geometric(lr, decay, steps):
         x.grad = torch.zeros_like(x)
         opt.step()
     torch.testing.assert_close(x.detach(), (1 - lr * decay) ** steps * x0, rtol=1e-12, atol=0)
+
+
+def _lecture_loop(update, steps=STEPS, seed=3):
+    """Iterates of the lecture's pseudocode ``x, state = update(x, grad(x), state, t)`` on the quadratic."""
+    build, loss = _quadratic(seed)
+    x = build()[0].detach()
+    state = {}
+    for t in range(1, steps + 1):
+        xg = x.clone().requires_grad_(True)
+        (dx,) = torch.autograd.grad(loss([xg]), xg)
+        x = update(x, dx, state, t)
+    return x
+
+
+def _lecture_momentum(x, dx, s, t, rho=0.9, lr=0.03):
+    s["vx"] = rho * s.get("vx", 0) + dx
+    return x - lr * s["vx"]
+
+
+def _lecture_nesterov(x, dx, s, t, rho=0.8, lr=0.03):
+    old_v = s.get("v", torch.zeros_like(x))
+    s["v"] = rho * old_v - lr * dx
+    return x - rho * old_v + (1 + rho) * s["v"]
+
+
+def _lecture_adagrad(x, dx, s, t, lr=0.1):
+    s["g2"] = s.get("g2", 0) + dx * dx
+    return x - lr * dx / (s["g2"].sqrt() + 1e-7)
+
+
+def _lecture_rmsprop(x, dx, s, t, decay_rate=0.9, lr=0.003):
+    s["g2"] = decay_rate * s.get("g2", 0) + (1 - decay_rate) * dx * dx
+    return x - lr * dx / (s["g2"].sqrt() + 1e-7)
+
+
+def _lecture_adam(x, dx, s, t, beta1=0.9, beta2=0.999, lr=0.01, unbias=True):
+    s["m"] = beta1 * s.get("m", 0) + (1 - beta1) * dx
+    s["v"] = beta2 * s.get("v", 0) + (1 - beta2) * dx * dx
+    m, v = (s["m"] / (1 - beta1 ** t), s["v"] / (1 - beta2 ** t)) if unbias else (s["m"], s["v"])
+    return x - lr * m / (v.sqrt() + 1e-7)
+
+
+LECTURE = [
+    ("momentum", _lecture_momentum, P(optim.SGD, lr=0.03, momentum=0.9)),
+    ("nesterov", _lecture_nesterov, P(optim.SGD, lr=0.03, momentum=0.8, nesterov=True)),
+    ("adagrad", _lecture_adagrad, P(optim.AdaGrad, lr=0.1, eps=1e-7)),
+    ("rmsprop", _lecture_rmsprop, P(optim.RMSProp, lr=0.003, alpha=0.9, eps=1e-7)),
+    ("adam", _lecture_adam, P(optim.Adam, lr=0.01, eps=1e-7)),
+    ("adam-incomplete", P(_lecture_adam, unbias=False), P(optim.Adam, lr=0.01, eps=1e-7, bias_correction=False)),
+]
+
+
+@pytest.mark.parametrize("name, update, make", LECTURE, ids=[entry[0] for entry in LECTURE])
+def test_equals_the_lecture_code(name, update, make):
+    """The lecture's pseudocode (its names, its eps = 1e-7) gives the same iterates as the class."""
+    build, loss = _quadratic(3)
+    assert _relative_error(_run(make, build, loss), _lecture_loop(update)) <= 1e-12
+
+
+def test_nesterov_equals_sutskevers_look_ahead_form():
+    """v <- rho v - lr grad f(x + rho v), x <- x + v, seen through x~ = x + rho v, is torch's Nesterov."""
+    build, loss = _quadratic(3)
+    rho, lr = 0.8, 0.03
+    x = build()[0].detach()
+    v = torch.zeros_like(x)
+    for _ in range(STEPS):
+        ahead = (x + rho * v).requires_grad_(True)
+        (g,) = torch.autograd.grad(loss([ahead]), ahead)
+        v = rho * v - lr * g
+        x = x + v
+    ours = _run(P(optim.SGD, lr=lr, momentum=rho, nesterov=True), build, loss)
+    assert _relative_error(ours, x + rho * v) <= 1e-12
