@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from lecturelib import optim
+from lecturelib import cache, data, models, optim
 
 # (name, ours, torch's, shared keyword settings, keywords only torch needs to match ours)
 SETTINGS = [
@@ -381,3 +381,21 @@ def test_nesterov_equals_sutskevers_look_ahead_form():
         x = x + v
     ours = _run(P(optim.SGD, lr=lr, momentum=rho, nesterov=True), build, loss)
     assert _relative_error(ours, x + rho * v) <= 1e-12
+
+
+def test_a_cached_run_with_lecturelib_optimisers_is_keyed_by_their_hyperparameters():
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 3, generator=g), torch.randn(40, 1, generator=g)
+    split = data.DataSplit(X[:30], y[:30], X[30:], y[30:])
+
+    def spec(decay):
+        return cache.RunSpec("optim-key", split, P(models.MLP, [3, 8, 1], "tanh"),
+                             optimizer=P(optim.AdamW, lr=0.01, weight_decay=decay),
+                             schedule=optim.CosineWarmRestarts(period=3), epochs=4, batch_size=10)
+    first = cache.cached_run(spec(0.1))
+    again = cache.cached_run(spec(0.1))
+    other = cache.cached_run(spec(0.2))
+    assert not first.from_cache and again.from_cache and not other.from_cache
+    assert again.history.train_loss == first.history.train_loss
+    assert cache.run_key(spec(0.1)) != cache.run_key(spec(0.2))
+    assert "lecturelib.optim.optimizers.AdamW" in str(spec(0.1).describe()["optimizer"])
