@@ -99,11 +99,13 @@ class SGD(_WrittenOut):
     **The lecture's notation.** Its ``rho`` is ``momentum`` :math:`\mu` and its ``vx`` is the
     buffer :math:`b` (``vx = rho * vx + dx; x -= learning_rate * vx``), so the Polyak form is
     the lecture's line by line. Polyak (1964) writes the same recursion with the velocity in
-    parameter units, :math:`v_t = \mu v_{t-1} - \alpha g_t`, :math:`x_t = x_{t-1} + v_t`; with a
-    constant rate :math:`v = -\alpha b` and the iterates agree (under a changing rate torch's form,
-    used here, differs slightly).
+    parameter units, :math:`v_t = \mu v_{t-1} - \alpha g_t`, :math:`x_t = x_{t-1} + v_t` (that is,
+    :math:`x_t = x_{t-1} - \alpha g_t + \mu (x_{t-1} - x_{t-2})`); with a constant rate
+    :math:`v = -\alpha b` and the iterates agree. Under a schedule they differ: here a change of
+    rate rescales the whole accumulated velocity at once, there only the new gradients.
 
-    The lecture's Nesterov form (Sutskever et al. 2013) evaluates the gradient at the look-ahead
+    Nesterov's accelerated gradient (Nesterov 1983), in the form of Sutskever et al. (2013) that the
+    lecture uses, evaluates the gradient at the look-ahead
     point, :math:`v_{t+1} = \rho v_t - \alpha\nabla f(x_t + \rho v_t)`,
     :math:`x_{t+1} = x_t + v_{t+1}`, and the change of variables
     :math:`\tilde x_t = x_t + \rho v_t` turns it into an update in terms of the gradient at the
