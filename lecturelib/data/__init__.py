@@ -11,8 +11,11 @@ shape ``(N,)``; regression targets are ``float32`` of shape ``(N, 1)``; inputs a
 * :mod:`~lecturelib.data.preprocessing`: :func:`center`, :func:`standardize`, :func:`pca`,
   :func:`whiten` (fitted on the training inputs, applied to both splits) and
   :func:`preprocess_matrix` (the same maps for a bare matrix).
+* :mod:`~lecturelib.data.augmentation`: seeded shifts, rotations and noise for small images
+  (``data.augmentation.augment(data.digits(), max_shift=1, ...)``).
 """
 
+from . import augmentation
 from .files import data_root, load_cifar10, load_mnist
 from .preprocessing import PREPROCESSINGS, center, pca, preprocess_matrix, standardize, whiten
 from .splits import DataSplit, split_arrays

@@ -2,6 +2,8 @@
 
 - :mod:`~lecturelib.models.mlp`: the lectures' fully connected model :class:`MLP` and the
   activation registry.
+- :mod:`~lecturelib.models.dropout`: :func:`dropout` and :class:`Dropout` in the lecture's
+  keep-probability convention, inverted or vanilla (Srivastava et al. 2014).
 - :mod:`~lecturelib.models.functional`: the same network as plain tensors, :class:`Network`
   (what the written-out backpropagation and the Lipschitz bounds read), and random ones.
 - :mod:`~lecturelib.models.convnets`: small CNNs and the residual networks of He et al. (2016).
@@ -14,6 +16,7 @@
 """
 
 from .convnets import CIFAR_DEPTHS, BasicBlock, ResNet, SmallCNN, cifar_resnet
+from .dropout import Dropout, dropout
 from .functional import Network, as_network, network_from_mlp, random_network, scaled_activation
 from .mlp import (ACTIVATIONS, MLP, MLP_NORMS, ActivationSpec, Maxout, activation_names, count_parameters,
                   get_activation, square_hidden_layers)
@@ -24,4 +27,4 @@ __all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "MLP_NORMS", "activ
            "count_parameters", "square_hidden_layers",
            "Network", "as_network", "network_from_mlp", "random_network", "scaled_activation",
            "BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "rescale_layers", "embed_residual",
-           "StackedMLP", "repeated_layers"]
+           "StackedMLP", "repeated_layers", "dropout", "Dropout"]

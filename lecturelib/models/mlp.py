@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_int, check_module, check_probability
+from .dropout import dropout as _dropout
 
 __all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "MLP_NORMS", "activation_names", "get_activation",
            "count_parameters", "square_hidden_layers"]
@@ -133,7 +134,9 @@ class MLP(nn.Module):
             :math:`z_{j+1} = z_j + \\sigma(W_j z_j + b_j)`.
         norm: ``None``, ``"batch"``, ``"layer"``, or a callable ``width -> nn.Module``; applied to
             the pre-activation :math:`W_j z_j + b_j` as in Ioffe & Szegedy (2015).
-        dropout: probability of zeroing a hidden unit during training (Srivastava et al. 2014).
+        dropout: probability ``1 - keep`` of zeroing a hidden unit during training (Srivastava et al.
+            2014), inverted dropout through :func:`lecturelib.models.dropout.dropout`, which draws
+            and rounds exactly as ``F.dropout`` does on the CPU.
         bias: whether affine maps have biases.
 
     Parameters are named ``layers.{j}.weight`` / ``layers.{j}.bias`` (and ``norms.{j}.*``,
@@ -202,7 +205,7 @@ class MLP(nn.Module):
         pre, post = [], []
         for j, (linear, norm, act) in enumerate(zip(self.layers[:-1], self.norms, self.activations)):
             v = norm(linear(z))
-            h = F.dropout(act(v), self.dropout, self.training) if self.dropout else act(v)
+            h = _dropout(act(v), keep=1.0 - self.dropout, training=self.training) if self.dropout else act(v)
             z = z + h if self.residual_mask[j] else h
             pre.append(v)
             post.append(z)
