@@ -32,7 +32,7 @@ from ...regularization import EMAHook, ExponentialMovingAverage, l1_proximal_ste
 from ...train import fit_stacked
 
 __all__ = ["AUXILIARY_TASKS", "TwoHeadNet", "multitask_loss", "multitask_split", "multitask_run", "main_task_accuracy",
-           "classifier_run", "ensemble_probabilities", "regression_ensemble", "ema_run", "noisy_quadratic",
+           "classifier_run", "ensemble_probabilities", "monte_carlo_probabilities", "regression_ensemble", "ema_run", "noisy_quadratic",
            "ema_variance_ratio", "REGULARISERS", "STRENGTHS", "L1ProximalHook", "NoisyInputMLP", "regulariser_run",
            "regulariser_grid"]
 
@@ -156,6 +156,23 @@ def ensemble_probabilities(members, X: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
+@torch.no_grad()
+def monte_carlo_probabilities(model: nn.Module, X: torch.Tensor, masks: int = 100, seed: int = 0) -> torch.Tensor:
+    """Softmax outputs of ``masks`` forward passes of ``model`` in training mode, each with fresh dropout
+    masks drawn after ``torch.manual_seed(seed)``: ``(masks, N, classes)``, float64. Their mean is the
+    Monte Carlo estimate of the ensemble over masks (Srivastava et al. 2014); the caller's random
+    stream and the model's mode are left as they were."""
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    masks = check_int("masks", masks, minimum=1)
+    was_training = model.training
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(check_seed("seed", seed))
+        model.train()
+        out = torch.stack([torch.softmax(model(X).double(), dim=1) for _ in range(masks)])
+    model.train(was_training)
+    return out
+
+
 def regression_ensemble(split: DataSplit, members: int = 8, widths=(1, 64, 64, 1), first_seed: int = 0,
                         epochs: int = 1500, lr: float = 0.01, activation: str = "tanh") -> CachedRun:
     """``members`` nets ``widths`` with seeds ``first_seed, first_seed + 1, ...``, trained together
@@ -237,7 +254,7 @@ def noisy_quadratic(curvature: float = 1.0, lr: float = 0.1, noise: float = 1.0,
 
 REGULARISERS = ("none", "l2", "l1", "dropout", "noise")
 # the strengths the widget offers: L2 and L1 penalty lambda, dropout's drop probability, input-noise std
-STRENGTHS = {"none": (0.0,), "l2": (1e-3, 1e-2, 1e-1, 1.0), "l1": (1e-3, 1e-2, 1e-1, 1.0),
+STRENGTHS = {"none": (0.0,), "l2": (1e-4, 1e-3, 1e-2, 1e-1), "l1": (1e-4, 1e-3, 1e-2, 1e-1),
              "dropout": (0.1, 0.2, 0.3, 0.5), "noise": (0.05, 0.1, 0.2, 0.4)}
 
 
@@ -278,7 +295,7 @@ class NoisyInputMLP(MLP):
 
 
 def regulariser_run(split: DataSplit, kind: str, strength: float, widths=(1, 64, 64, 1), activation: str = "tanh",
-                    epochs: int = 2000, lr: float = 0.01, seed: int = 0) -> CachedRun:
+                    epochs: int = 1500, lr: float = 0.01, seed: int = 0) -> CachedRun:
     """Full-batch SGD with momentum 0.9 on the regression ``split`` with one regulariser (cached):
     ``"none"``; ``"l2"``, the penalty :math:`\\tfrac\\lambda2\\|\\theta\\|^2` as weight decay;
     ``"l1"``, :class:`L1ProximalHook`; ``"dropout"`` with drop probability ``strength``; ``"noise"``,
