@@ -120,7 +120,7 @@ def multitask_run(split: DataSplit, labels_per_class: int, aux_weight: float, se
     return cached_run(RunSpec(
         name="reg-multitask", data=tasks,
         model=partial(TwoHeadNet, split.n_features, width, n_main, AUXILIARY_TASKS[auxiliary][1]),
-        optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, eval_every=epochs,
+        optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, eval_every=max(epochs, 1),
         loss_fn=partial(multitask_loss, n_main=n_main, aux_weight=aux_weight), device="cpu"))
 
 
@@ -141,7 +141,7 @@ def classifier_run(split: DataSplit, widths, seed: int = 0, dropout: float = 0.0
     check_type("split", split, DataSplit, "a lecturelib.data.DataSplit")
     return cached_run(RunSpec(
         name="reg-classifier", data=split, model=partial(MLP, list(widths), activation, dropout=dropout),
-        optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, eval_every=epochs, device="cpu"))
+        optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, eval_every=max(epochs, 1), device="cpu"))
 
 
 @torch.no_grad()
@@ -186,7 +186,7 @@ def regression_ensemble(split: DataSplit, members: int = 8, widths=(1, 64, 64, 1
     return cached_run(RunSpec(
         name="reg-regression-ensemble", data=data64,
         model=partial(StackedMLP.from_seeds, [list(widths)] * members, activation, seeds=seeds, dtype=torch.float64),
-        optimizer="adam", lr=lr, epochs=epochs, seed=first_seed, eval_every=epochs, trainer=fit_stacked,
+        optimizer="adam", lr=lr, epochs=epochs, seed=first_seed, eval_every=max(epochs, 1), trainer=fit_stacked,
         device="cpu"))
 
 
@@ -316,7 +316,7 @@ def regulariser_run(split: DataSplit, kind: str, strength: float, widths=(1, 64,
         model = partial(NoisyInputMLP, widths, activation, noise_std=strength)
     return cached_run(RunSpec(
         name=f"reg-explorer-{kind}", data=split, model=model, lr=lr, momentum=0.9, weight_decay=weight_decay,
-        epochs=epochs, seed=seed, eval_every=epochs, on_step=on_step, device="cpu"))
+        epochs=epochs, seed=seed, eval_every=max(epochs, 1), on_step=on_step, device="cpu"))
 
 
 def regulariser_grid(split: DataSplit, strengths: dict | None = None, points: int = 200, **run_options) -> dict:
