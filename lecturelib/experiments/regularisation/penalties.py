@@ -327,7 +327,7 @@ class BestValidation:
 
 
 def early_stopping_run(split: DataSplit, seed: int = 0, n_train: int = 100, n_val: int = 200, hidden: int = 256,
-                       epochs: int = 150, lr: float = 0.1) -> CachedRun:
+                       epochs: int = 300, lr: float = 0.1) -> CachedRun:
     """A 64-``hidden``-10 ReLU net trained by SGD (minibatches of 20) on the first ``n_train`` training
     images of ``split``, validated after every epoch on the next ``n_val`` (:class:`BestValidation`) and
     restored to its best-validation parameters after the last epoch. ``history`` holds the test loss
