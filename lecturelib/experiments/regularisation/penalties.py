@@ -104,7 +104,7 @@ class L1SGD(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 if p.dim() < 2 or lam == 0:
-                    p.sub_(lr * p.grad)
+                    p.add_(p.grad, alpha=-lr)  # as torch.optim.SGD rounds it
                 elif mode == "proximal":
                     p.copy_(regularization.l1_proximal_step(p - lr * p.grad, lr * lam))
                 else:
@@ -160,20 +160,21 @@ def augmentation_run(split: DataSplit, augmented: bool, seed: int = 0, n_train: 
     """A 64-``hidden``-10 ReLU net trained on the first ``n_train`` training images of ``split``: alone
     (``augmented=False``), or with ``copies`` rotated (up to ``max_degrees``) and shifted (up to
     ``max_shift`` pixels) copies of each (:func:`lecturelib.data.augmentation.augment`, seeded with
-    ``seed``). Both take the same number of SGD steps (minibatches of 32): the plain run takes
-    ``copies + 1`` times more epochs. Cached."""
+    ``seed``). The augmented run takes ``epochs`` epochs of minibatches of 32; the plain run takes the
+    same number of SGD steps (about ``copies + 1`` times more epochs, cut by ``max_steps``). Cached."""
     check_type("augmented", augmented, bool, "True or False")
     copies, epochs = check_int("copies", copies, minimum=1), check_int("epochs", epochs, minimum=1)
     small = split.subset(n_train=check_int("n_train", n_train, minimum=1))
+    steps = epochs * math.ceil((copies + 1) * len(small.X_train) / 32)
     if augmented:
         small = augmentation.augment(small, max_shift=max_shift, max_degrees=max_degrees, copies=copies,
                                      include_original=True, seed=check_seed("seed", seed))
     else:
-        epochs *= copies + 1
+        epochs = math.ceil(steps / math.ceil(len(small.X_train) / 32))
     return cached_run(RunSpec(
         f"regularisation-augment-{'on' if augmented else 'off'}", small,
         _net(small, check_int("hidden", hidden, minimum=1)), lr=check_positive("lr", lr), epochs=epochs,
-        batch_size=32, seed=seed, eval_every=epochs, device="cpu"))
+        batch_size=32, seed=seed, eval_every=epochs, max_steps=steps, device="cpu"))
 
 
 # ------------------------------------------------------------------ input noise
