@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ExerciseResult", "check_close", "check_function", "require_function", "call_answer"]
+__all__ = ["ExerciseResult", "check_close", "check_function", "require_function", "call_answer", "answer_tensor"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,16 @@ def call_answer(answer, args: tuple, what: str):
         return answer(*args), None
     except Exception as error:  # the reader's code failed: say how, keep the notebook running
         return None, ExerciseResult(False, f"{what}: your function raised {type(error).__name__}: {error}")
+
+
+def answer_tensor(value) -> torch.Tensor | None:
+    """A reader's return value as a float64 tensor (a detached copy), or ``None`` when it is not numeric."""
+    try:
+        if isinstance(value, torch.Tensor):
+            return value.detach().to(torch.float64).clone()
+        return torch.as_tensor(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        return None
 
 
 def _as_array(value, name):

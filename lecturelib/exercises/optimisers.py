@@ -19,21 +19,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import ExerciseResult, call_answer, check_close, require_function
+from . import ExerciseResult, answer_tensor, call_answer, check_close, require_function
 
 __all__ = ["check_nesterov_update", "check_adam_update"]
 
 _DTYPE = torch.float64
-
-
-def _tensor(value):
-    """The reader's return value as a float64 tensor, or ``None`` when it is not numeric."""
-    try:
-        if isinstance(value, torch.Tensor):
-            return value.detach().to(_DTYPE).clone()
-        return torch.as_tensor(np.asarray(value, dtype=np.float64))
-    except (TypeError, ValueError):
-        return None
 
 
 def _unpack(answer, names):
@@ -43,7 +33,7 @@ def _unpack(answer, names):
         return None, ExerciseResult(False, f"{wanted}, got {type(answer).__name__}"
                                            + (f" of length {len(answer)}" if isinstance(answer, (tuple, list))
                                               else ""))
-    tensors = tuple(_tensor(value) for value in answer)
+    tensors = tuple(answer_tensor(value) for value in answer)
     for name, value in zip(names, tensors):
         if value is None:
             return None, ExerciseResult(False, f"{wanted}: {name} is not a number, array or tensor")

@@ -24,24 +24,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from . import ExerciseResult, call_answer, check_close, require_function
+from . import ExerciseResult, answer_tensor, call_answer, check_close, require_function
 
 __all__ = ["check_inverted_dropout", "check_l1_proximal_step"]
 
 _DTYPE = torch.float64
-
-
-def _tensor(value):
-    """The reader's return value as a float64 tensor, or ``None`` when it is not numeric."""
-    try:
-        if isinstance(value, torch.Tensor):
-            return value.detach().to(_DTYPE).clone()
-        return torch.as_tensor(np.asarray(value, dtype=np.float64))
-    except (TypeError, ValueError):
-        return None
 
 
 def _same(got, expected, rtol=1e-12, atol=1e-12):
@@ -144,7 +133,7 @@ def check_inverted_dropout(dropout_fn) -> ExerciseResult:
             return failure
         if answer is None:
             return ExerciseResult(False, f"{where}: the answer is None; did the function forget to `return`?")
-        got = _tensor(answer)
+        got = answer_tensor(answer)
         if got is None:
             return ExerciseResult(False, f"{where}: return a tensor, got {type(answer).__name__}")
         expected = _dropout_reference(x, keep, seed)
@@ -170,7 +159,7 @@ def _check_mean(dropout_fn, keep=0.3, draws=400):
         answer, failure = call_answer(dropout_fn, (x.clone(), keep, generator), "the mean over many masks")
         if failure is not None:
             return failure
-        total += _tensor(answer)
+        total += answer_tensor(answer)
     mean = total / draws
     standard_error = x.abs() * math.sqrt((1 - keep) / keep / draws)
     if bool(torch.all((mean - x).abs() <= 6 * standard_error + 1e-9)):
@@ -227,7 +216,7 @@ def check_l1_proximal_step(prox_fn) -> ExerciseResult:
         answer, failure = call_answer(prox_fn, (w.clone(), threshold), where)
         if failure is not None:
             return failure
-        got = _tensor(answer) if answer is not None else None
+        got = answer_tensor(answer) if answer is not None else None
         if answer is not None and got is None:
             return ExerciseResult(False, f"{where}: return a tensor, got {type(answer).__name__}")
         expected = _soft_threshold(w, threshold)
