@@ -56,23 +56,50 @@ def test_digits_subset_is_one_hot_of_a_seeded_choice():
 
 
 def test_norm_stack_scales_mlp_initialisation():
-    members = [("small", 0), ("large", 0)]
+    members = [("small", 0), ("large", 0), ("rebalanced", 1)]
     stack = op.norm_stack(members)
-    assert stack.n_parameters() == [888, 888]
-    torch.manual_seed(0)
-    reference = models.MLP(op.NORM_WIDTHS, "leaky_relu", residual=True)
-    for m, (start, _) in enumerate(members):
-        layers = stack.to_mlp(m).layers
-        for j, (mine, theirs) in enumerate(zip(layers, reference.layers)):
-            factor = op.NORM_STARTS[start] if j in (0, 30) else 1 / math.sqrt(29) if 1 <= j <= 29 else 1.0
-            torch.testing.assert_close(mine.weight, factor * theirs.weight, rtol=1e-6, atol=0)
-            torch.testing.assert_close(mine.bias, factor * theirs.bias, rtol=1e-6, atol=0)
+    assert stack.n_parameters() == [888, 888, 888]
+    for m, (start, seed) in enumerate(members):
+        torch.manual_seed(seed)
+        reference = models.MLP(op.NORM_WIDTHS, "leaky_relu", residual=True)
+        ends, c = op.NORM_STARTS[start]
+        for j, (mine, theirs) in enumerate(zip(stack.to_mlp(m).layers, reference.layers)):
+            block = 1 / math.sqrt(29)
+            weight, bias = ((ends * c, ends * c) if j == 0 else (block, block * c) if j <= 29
+                            else (ends / c, ends) if j == 30 else (1.0, 1.0))
+            torch.testing.assert_close(mine.weight, weight * theirs.weight, rtol=1e-6, atol=0)
+            torch.testing.assert_close(mine.bias, bias * theirs.bias, rtol=1e-6, atol=0)
+
+
+def test_norm_stack_is_the_scaled_from_seeds_stack_bit_for_bit():
+    members = [("small", 0), ("large", 1), ("small", 2)]
+    stack = StackedMLP.from_seeds([op.NORM_WIDTHS] * 3, "leaky_relu", True, [0, 1, 2])
+    stack.scale_blocks(1 / math.sqrt(29))
+    factor = torch.tensor([op.NORM_STARTS[start][0] for start, _ in members]).view(-1, 1, 1)
+    with torch.no_grad():
+        layers = stack.layers
+        for weight, bias in (layers[0], layers[-2]):
+            weight.mul_(factor)
+            bias.mul_(factor)
+    assert torch.equal(op.norm_stack(members).theta, stack.theta)
+
+
+def test_rebalanced_start_is_the_small_function_with_a_larger_norm():
+    x = torch.linspace(-1.5, 1.5, 301, dtype=torch.float64)[:, None]
+    for seed in range(3):
+        small, rebalanced = op.norm_member("small", seed).double(), op.norm_member("rebalanced", seed).double()
+        torch.testing.assert_close(rebalanced(x), small(x), rtol=0, atol=1e-8)
+        assert float(params.norm(rebalanced)) > 50 * float(params.norm(small))
+        broken = op.norm_member("rebalanced", seed).double()
+        with torch.no_grad():
+            broken.layers[5].bias.div_(op.NORM_STARTS["rebalanced"][1])  # one block bias left unscaled
+        assert (broken(x) - small(x)).abs().max() > 1e-6
 
 
 def test_steepest_slopes_of_known_functions():
     stack = StackedMLP([[1, 2, 1], [1, 2, 1]], "relu")
     with torch.no_grad():  # member 0: 3 relu(x); member 1: relu(x) - relu(x - 0.5) has slope 1 then 0
-        layers = stack._views(stack.theta)
+        layers = stack.layers
         layers[0][0][0, 0, 0], layers[1][0][0, 0, 0] = 1.0, 3.0
         layers[0][0][1, 0, :] = torch.tensor([1.0, 1.0])
         layers[0][1][1, 0, :] = torch.tensor([0.0, -0.5])
@@ -87,7 +114,7 @@ def test_member_summary_against_direct_measures():
     split = _split()
     sweep = op.norm_experiment(split, seeds=1, epochs=4)
     rows = op.member_summary(sweep, split)
-    assert [(r["key"], r["seed"]) for r in rows] == [("small", 0), ("large", 0)]
+    assert [(r["key"], r["seed"]) for r in rows] == [("small", 0), ("large", 0), ("rebalanced", 0)]
     for m, row in enumerate(rows):
         mlp = sweep.stack.to_mlp(m)
         assert row["norm"] == pytest.approx(float(params.norm(mlp)), rel=1e-5)
@@ -118,5 +145,7 @@ def test_bad_arguments_are_refused():
         op.digits_sweep(split)
     with pytest.raises(ValueError, match="starts"):
         op.norm_experiment(split, starts=("huge",))
+    with pytest.raises(ValueError, match="start"):
+        op.norm_member("huge", 0)
     with pytest.raises(ValueError, match="weight_decay"):
         op.regression_sweep(split, weight_decay=float("nan"))

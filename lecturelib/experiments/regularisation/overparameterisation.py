@@ -6,7 +6,8 @@ r"""The runs of *Overparameterised networks* and *Generalisation and the norm of
 * :func:`digits_sweep`: ``MLP([64, w, 10], "relu")`` on a small digits subset, fitted by least
   squares to one-hot targets (as in Belkin et al. 2019's double-descent experiments);
 * :func:`norm_experiment`: the lecture's residual LeakyReLU net ``[1] + [5] * 30 + [1, 1]``
-  (888 parameters) from a small-norm and from a large-norm starting point;
+  (888 parameters) from a small-norm and from a large-norm starting point, and from the small start
+  rebalanced to a norm in the hundreds (the same function);
 * :func:`member_summary` and :func:`seed_spread`: what the notebooks measure on the trained stacks
   (weight norm, Lipschitz bound, steepest slope, errors; the spread of the seeds' functions).
 """
@@ -24,18 +25,18 @@ from ... import lipschitz, optim
 from ..._checks import check_int, check_nonnegative, check_type
 from ...cache import RunSpec, cached_run
 from ...data import DataSplit, digits
-from ...models import StackedMLP
+from ...models import MLP, StackedMLP
 from ...train import History, fit_stacked
 
 __all__ = ["REGRESSION_WIDTHS", "DIGITS_WIDTHS", "NORM_WIDTHS", "NORM_STARTS", "Sweep", "sweep_stack",
-           "regression_sweep", "digits_subset", "digits_sweep", "norm_stack", "norm_experiment", "member_summary",
+           "regression_sweep", "digits_subset", "digits_sweep", "norm_member", "norm_stack", "norm_experiment", "member_summary",
            "steepest_slopes", "seed_spread"]
 
 REGRESSION_WIDTHS = (1, 2, 4, 8, 16, 32, 64)
 DIGITS_WIDTHS = (1, 2, 4, 8, 16, 32, 64, 128)
 NORM_WIDTHS = [1] + [5] * 30 + [1, 1]  # the lecture's 30x5,1,1 residual net: 888 parameters
-# name -> factor on the first layer and on the 5 -> 1 layer; every run scales its 29 residual blocks by 1/sqrt(29)
-NORM_STARTS = {"small": 0.3, "large": 3.0}
+# name -> (factor on the first and the 5 -> 1 layer, rebalancing factor c); see norm_member
+NORM_STARTS = {"small": (0.3, 1.0), "large": (3.0, 1.0), "rebalanced": (0.3, 700.0)}
 
 
 @dataclass
@@ -129,25 +130,37 @@ def digits_sweep(data: DataSplit, widths=DIGITS_WIDTHS, seeds: int = 3, epochs: 
                   0.0, epochs)
 
 
-def norm_stack(members) -> StackedMLP:
-    r"""The lecture's residual nets ``[1] + [5] * 30 + [1, 1]`` (LeakyReLU), one per ``(start, seed)`` of
-    ``members``: ``MLP``'s initialisation for that seed, the 29 residual blocks scaled by
-    :math:`1/\sqrt{29}` (so the deep stack starts near the identity), and the first layer and the
-    ``5 -> 1`` layer scaled by ``NORM_STARTS[start]``: a small or a large starting norm."""
-    stack = StackedMLP.from_seeds([NORM_WIDTHS] * len(members), "leaky_relu", True, [s for _, s in members])
-    stack.scale_blocks(1 / math.sqrt(29))
-    factor = torch.tensor([NORM_STARTS[start] for start, _ in members], dtype=stack.theta.dtype).view(-1, 1, 1)
+def norm_member(start: str, seed: int) -> MLP:
+    r"""The lecture's residual net ``[1] + [5] * 30 + [1, 1]`` (LeakyReLU) started at ``start``:
+    ``MLP``'s initialisation for ``seed`` with the 29 residual blocks scaled by :math:`1/\sqrt{29}` (so
+    the deep stack starts near the identity), then, with ``(ends, c) = NORM_STARTS[start]``, the first
+    layer and the ``5 -> 1`` layer scaled by ``ends`` and the net *rebalanced* by ``c``: the first layer
+    and every block's bias times ``c``, the ``5 -> 1`` weights divided by ``c``. LeakyReLU is positively
+    homogeneous, so ``z + \sigma(Wz + b)`` maps ``c z`` with bias ``c b`` to ``c`` times its output:
+    rebalancing changes the norm and not the function."""
+    if start not in NORM_STARTS:
+        raise ValueError(f"start must be one of {sorted(NORM_STARTS)}, got {start!r}")
+    ends, c = NORM_STARTS[start]
+    torch.manual_seed(check_int("seed", seed, minimum=0))
+    mlp = MLP(NORM_WIDTHS, "leaky_relu", residual=True)
+    block = 1 / math.sqrt(29)
     with torch.no_grad():
-        layers = stack._views(stack.theta)
-        for weight, bias in (layers[0], layers[-2]):
-            weight.mul_(factor)
-            bias.mul_(factor)
-    return stack
+        for j, layer in enumerate(mlp.layers):
+            weight, bias = ((ends * c, ends * c) if j == 0 else (block, block * c) if j <= 29
+                            else (ends / c, ends) if j == 30 else (1.0, 1.0))
+            layer.weight.mul_(weight)
+            layer.bias.mul_(bias)
+    return mlp
 
 
-def norm_experiment(data: DataSplit, starts=tuple(NORM_STARTS), seeds: int = 3, epochs: int = 4000) -> Sweep:
+def norm_stack(members) -> StackedMLP:
+    """:func:`norm_member` for every ``(start, seed)`` of ``members``, stacked."""
+    return StackedMLP.from_mlps([norm_member(start, seed) for start, seed in members])
+
+
+def norm_experiment(data: DataSplit, starts=tuple(NORM_STARTS), seeds: int = 3, epochs: int = 10000) -> Sweep:
     """Train :func:`norm_stack` for every start and seed on ``data`` (cached): full-batch Adam from rate
-    0.01 decayed 30-fold over ``epochs`` epochs."""
+    0.01 decayed 100-fold over ``epochs`` epochs."""
     check_type("data", data, DataSplit, "a lecturelib.data.DataSplit")
     check_int("epochs", epochs, minimum=1)
     unknown = [s for s in starts if s not in NORM_STARTS]
@@ -157,7 +170,7 @@ def norm_experiment(data: DataSplit, starts=tuple(NORM_STARTS), seeds: int = 3, 
     build = partial(norm_stack, members)
     initial = build().parameter_norms()
     run = cached_run(RunSpec("regularisation-weight-norms", data, build, optimizer="adam", lr=1e-2,
-                             schedule=_decay(epochs, 30.0), epochs=epochs, eval_every=max(1, epochs // 4),
+                             schedule=_decay(epochs, 100.0), epochs=epochs, eval_every=max(1, epochs // 4),
                              trainer=partial(fit_stacked, computation="written")))
     return Sweep(run.model, run.history, members, initial)
 
