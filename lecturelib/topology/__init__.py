@@ -1,0 +1,13 @@
+r"""Topology of level sets (Freeman & Bruna 2016; Venturi, Bandeira & Bruna 2019).
+
+- :mod:`~lecturelib.topology.components`: :math:`\Omega_L(\lambda) = \{\theta : L(\theta) \le \lambda\}`
+  on a grid, its connected components :math:`N_\lambda`, their minima and the spurious valleys;
+
+``from lecturelib import topology; topology.sublevel_components(values, level)`` reaches everything listed here.
+"""
+
+from .components import (as_grid, component_counts, component_minima, spurious_valleys, sublevel_components,
+                         sublevel_labels, sublevel_mask)
+
+__all__ = ["as_grid", "sublevel_mask", "sublevel_labels", "sublevel_components", "component_counts",
+           "component_minima", "spurious_valleys"]
