@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
-from lecturelib import topology
+from lecturelib import models, params, topology
 
 
 def _bfs_components(mask: np.ndarray) -> int:
@@ -163,3 +163,140 @@ def test_bad_levels_are_refused():
         topology.component_counts(grid, [0.0, float("inf")])
     with pytest.raises(ValueError, match="tol"):
         topology.spurious_valleys(grid, 0.0, tol=-1.0)
+
+
+# --- Dynamic String Sampling -----------------------------------------------------------------------
+
+class _Plane(torch.nn.Module):
+    """A 2-parameter "model": its output is its parameter vector, so a loss_fn of the output is any f(theta)."""
+
+    def __init__(self):
+        super().__init__()
+        self.theta = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+
+    def forward(self, x):
+        return self.theta.expand(len(x), 2)
+
+
+def _bowl(out, y):
+    return (out.mean(0) ** 2).sum()
+
+
+def _bump_value(theta):
+    r2 = (theta ** 2).sum(-1)
+    return 2 * torch.exp(-r2) + 0.02 * r2  # a bump of height 2 at the origin, low ground at radius > 1.2
+
+
+def _bump(out, y):
+    return _bump_value(out.mean(0))
+
+
+def _wall(out, y):
+    return (out.mean(0)[0] ** 2 - 1) ** 2  # two valleys x = -1 and x = +1, a wall of height 1 at x = 0 for every y
+
+
+_X = torch.zeros(3, 1, dtype=torch.float64)
+_Y = torch.zeros(3, dtype=torch.float64)
+_A = torch.tensor([-2.0, 0.0], dtype=torch.float64)
+_B = torch.tensor([2.0, 0.0], dtype=torch.float64)
+
+
+def _dense_max(path, f, n=2001):
+    points = path.vectors()
+    t = torch.linspace(0, 1, n, dtype=torch.float64)[:, None]
+    return max(float(f(a + t * (b - a)).max()) for a, b in zip(points[:-1], points[1:]))
+
+
+def test_convex_bowl_is_joined_by_the_straight_segment():
+    a, b = torch.tensor([-1.0, 0.5], dtype=torch.float64), torch.tensor([0.8, -0.3], dtype=torch.float64)
+    path = topology.dynamic_string_sampling(_Plane(), _X, _Y, a, b, threshold=1.3, loss_fn=_bowl, resolution=9)
+    assert path.succeeded and path.inserted == 0 and path.attempts == 0 and len(path.points) == 2
+    assert path.normalised_length == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(path.position, np.linspace(0, 1, 9), atol=1e-12)
+    line = a + torch.from_numpy(path.position)[:, None] * (b - a)
+    np.testing.assert_allclose(path.losses, (line ** 2).sum(1).numpy(), rtol=1e-12)  # closed form along the line
+    assert path.max_loss == pytest.approx(max(float((a ** 2).sum()), float((b ** 2).sum())))
+    torch.testing.assert_close(path.points[0]["theta"], a)
+    torch.testing.assert_close(path.points[-1]["theta"], b)
+
+
+def test_string_bends_around_a_bump():
+    path = topology.dynamic_string_sampling(_Plane(), _X, _Y, _A, {"theta": _B}, threshold=0.5, loss_fn=_bump, lr=0.5)
+    assert path.succeeded and path.inserted >= 1 and path.max_loss <= 0.5
+    assert len(path.points) == path.inserted + 2 and len(path.segment_max) == path.inserted + 1
+    assert len(path.losses) == len(path.position) == 16 * (path.inserted + 1) + 1
+    assert np.all(np.diff(path.position) > 0) and path.position[-1] == pytest.approx(1.0)
+    assert _dense_max(path, _bump_value) <= 0.5  # between the samples too (closed form)
+    assert path.normalised_length > 1.0 + 1e-3  # the path had to bend
+    vectors = path.vectors()
+    np.testing.assert_allclose(path.pivot_losses, [float(_bump_value(v)) for v in vectors[1:-1]], rtol=1e-12)
+    first = vectors[1]  # the first pivot lies in the bisecting hyperplane of [A, B], away from the bump
+    assert float((first - _A).norm()) == pytest.approx(float((first - _B).norm()), rel=1e-9)
+    assert float(first.norm()) > 1.18
+    again = topology.dynamic_string_sampling(_Plane(), _X, _Y, _A, _B, threshold=0.5, loss_fn=_bump, lr=0.5)
+    torch.testing.assert_close(again.vectors(), vectors, rtol=0, atol=0)  # seeded
+
+
+def test_without_a_kick_the_symmetric_bump_traps_the_pivot():
+    path = topology.dynamic_string_sampling(_Plane(), _X, _Y, _A, _B, threshold=0.5, loss_fn=_bump, jitter=0.0)
+    assert not path.succeeded and path.inserted == 0 and path.attempts == 1
+    assert path.max_loss == pytest.approx(2.0)  # the bump's top, sampled at the midpoint
+
+
+def test_budget_and_walls_leave_the_path_unresolved():
+    path = topology.dynamic_string_sampling(_Plane(), _X, _Y, _A, _B, threshold=0.5, loss_fn=_bump, max_insertions=0)
+    assert not path.succeeded and path.attempts == 0 and path.max_loss == pytest.approx(2.0)
+    a, b = torch.tensor([-1.0, 0.3], dtype=torch.float64), torch.tensor([1.0, 0.3], dtype=torch.float64)
+    wall = topology.dynamic_string_sampling(_Plane(), _X, _Y, a, b, threshold=0.5, loss_fn=_wall)
+    assert not wall.succeeded and wall.inserted == 0 and wall.attempts == 1  # the bisector x = 0 lies at loss 1
+    b = torch.tensor([1.0, -0.2], dtype=torch.float64)  # a tilted bisector: pivots land, the wall stays
+    tilted = topology.dynamic_string_sampling(_Plane(), _X, _Y, a, b, threshold=0.5, loss_fn=_wall)
+    assert not tilted.succeeded and tilted.inserted >= 1 and np.all(tilted.pivot_losses <= 0.5)
+    assert _dense_max(tilted, lambda v: (v[..., 0] ** 2 - 1) ** 2) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_network_points_as_dicts_or_vectors_and_default_loss():
+    torch.manual_seed(0)
+    net = models.MLP([2, 8, 1], "tanh")
+    X = torch.randn(20, 2)
+    y = torch.randn(20, 1)
+    first, second = params.copy_state(net), {k: v + 0.3 * torch.randn_like(v) for k, v in params.copy_state(net).items()}
+    by_dict = topology.dynamic_string_sampling(net, X, y, first, second, threshold=50.0, resolution=5)
+    by_vector = topology.dynamic_string_sampling(net, X, y, params.flatten(first), params.flatten(second),
+                                                 threshold=50.0, resolution=5)
+    torch.testing.assert_close(by_dict.vectors(), by_vector.vectors())
+    with torch.no_grad():
+        direct = torch.nn.functional.mse_loss(torch.func.functional_call(net, first, (X,)), y)
+    assert by_dict.losses[0] == pytest.approx(float(direct), rel=1e-5)
+    for name, value in params.state(net).items():  # the model's own weights are left alone
+        torch.testing.assert_close(value, first[name], rtol=0, atol=0)
+
+
+def test_dss_bad_input_is_refused():
+    plane = _Plane()
+    call = topology.dynamic_string_sampling
+    with pytest.raises(ValueError, match="start has loss"):
+        call(plane, _X, _Y, torch.zeros(2, dtype=torch.float64), _B, threshold=0.5, loss_fn=_bump)
+    with pytest.raises(ValueError, match="same point"):
+        call(plane, _X, _Y, _A, _A.clone(), threshold=0.5, loss_fn=_bump)
+    with pytest.raises(ValueError, match="3 entries"):
+        call(plane, _X, _Y, torch.zeros(3, dtype=torch.float64), _B, threshold=0.5, loss_fn=_bump)
+    with pytest.raises(ValueError, match="missing"):
+        call(plane, _X, _Y, {"other": _A}, _B, threshold=0.5, loss_fn=_bump)
+    with pytest.raises(TypeError, match="start"):
+        call(plane, _X, _Y, [-2.0, 0.0], _B, threshold=0.5, loss_fn=_bump)
+    with pytest.raises(ValueError, match="resolution"):
+        call(plane, _X, _Y, _A, _B, threshold=0.5, loss_fn=_bump, resolution=2)
+    with pytest.raises(ValueError, match="lr"):
+        call(plane, _X, _Y, _A, _B, threshold=0.5, loss_fn=_bump, lr=0.0)
+    with pytest.raises(ValueError, match="target"):
+        call(plane, _X, _Y, _A, _B, threshold=0.5, loss_fn=_bump, target=0.6)
+    with pytest.raises(ValueError, match="threshold"):
+        call(plane, _X, _Y, _A, _B, threshold=float("nan"), loss_fn=_bump)
+    with pytest.raises(TypeError, match="model"):
+        call("net", _X, _Y, _A, _B, threshold=0.5, loss_fn=_bump)
+    with pytest.raises(ValueError, match="same number"):
+        call(plane, _X, _Y[:2], _A, _B, threshold=0.5, loss_fn=_bump)
+    with pytest.raises(ValueError, match="NaN"):
+        call(plane, _X, _Y, {"theta": torch.tensor([float("nan"), 0.0], dtype=torch.float64)}, _B, threshold=0.5,
+             loss_fn=_bump)
