@@ -116,6 +116,13 @@ def test_made_up_field_minima_and_spurious_valleys():
     assert topology.spurious_valleys(field, 4.0, tol=0.0) == 1
 
 
+def test_mask_and_grid_are_float64_copies():
+    values = torch.tensor([[0.0, 2.0], [1.0, 3.0]])
+    np.testing.assert_array_equal(topology.sublevel_mask(values, 1.0), [[True, False], [True, False]])
+    grid = topology.as_grid(np.array([1, 2], dtype=np.int32))
+    assert grid.dtype == np.float64 and grid.tolist() == [1.0, 2.0]
+
+
 def test_infinities_are_obstacles_and_torch_input_is_copied():
     values = torch.zeros(7)
     values[3] = float("inf")
@@ -222,7 +229,7 @@ def test_convex_bowl_is_joined_by_the_straight_segment():
 
 def test_string_bends_around_a_bump():
     path = topology.dynamic_string_sampling(_Plane(), _X, _Y, _A, {"theta": _B}, threshold=0.5, loss_fn=_bump, lr=0.5)
-    assert path.succeeded and path.inserted >= 1 and path.max_loss <= 0.5
+    assert path.succeeded and path.inserted >= 1 and path.max_loss <= 0.5 and path.depth >= 1
     assert len(path.points) == path.inserted + 2 and len(path.segment_max) == path.inserted + 1
     assert len(path.losses) == len(path.position) == 16 * (path.inserted + 1) + 1
     assert np.all(np.diff(path.position) > 0) and path.position[-1] == pytest.approx(1.0)

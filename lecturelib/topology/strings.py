@@ -74,6 +74,7 @@ class StringPath:
         inserted: the number of inserted points (``len(points) - 2``).
         attempts: the number of pivot searches, successful or not.
         normalised_length: path length over the straight-line distance (1 for a straight path).
+        depth: the deepest nesting of splits reached (0 when the straight segment was kept).
     """
 
     points: list
