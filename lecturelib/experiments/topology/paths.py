@@ -51,7 +51,7 @@ class WidthBarriers:
 
 
 def width_barriers(split: DataSplit, widths=(4, 8, 16, 32, 64), seeds=(0, 1, 2), steps: int = 3000,
-                   lr: float = 0.01, curve_epochs: int = 100, curve_lr: float = 0.01) -> WidthBarriers:
+                   lr: float = 0.01, curve_epochs: int = 200, curve_lr: float = 0.01) -> WidthBarriers:
     r"""Two minima per (width, seed) of ``MLP([n, m, 1], "relu")`` on ``split`` (full-batch Adam,
     ``steps`` steps, all :math:`2 \cdot |widths| \cdot |seeds|` members trained at once by
     :func:`~lecturelib.train.fit_stacked`; the ends of seed ``s`` start from seeds ``2s`` and
