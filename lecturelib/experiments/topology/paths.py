@@ -101,7 +101,7 @@ class QuadraticStack(nn.Module):
     r"""``K`` one-hidden-layer networks with quadratic activation, :math:`f_k(x) = \sum_j a_{kj}
     (w_{kj}^\top x)^2`, evaluated at once: ``forward(X)`` returns ``(N, K)``. Member ``k`` has
     ``widths[k]`` hidden units; the others of the padded ``max(widths)`` are masked out (zero output,
-    zero gradient). Weights :math:`w_{kj} \sim N(0, I/d)` and :math:`a_{kj} \sim N(0, 1/n_k)`,
+    zero gradient). Weights :math:`w_{kj} \sim N(0, I)` and :math:`a_{kj} \sim N(0, 1/n_k)`,
     drawn from ``seed``."""
 
     def __init__(self, widths, n_inputs: int, seed: int = 0):
@@ -113,8 +113,7 @@ class QuadraticStack(nn.Module):
         mask = (torch.arange(n)[None, :] < torch.tensor(widths)[:, None]).to(torch.float64)
         self.register_buffer("mask", mask)
         scale = torch.tensor(widths, dtype=torch.float64)[:, None] ** -0.5
-        self.W = nn.Parameter(torch.randn(K, n, n_inputs, generator=generator, dtype=torch.float64)
-                              / n_inputs ** 0.5)
+        self.W = nn.Parameter(torch.randn(K, n, n_inputs, generator=generator, dtype=torch.float64))
         self.a = nn.Parameter(torch.randn(K, n, generator=generator, dtype=torch.float64) * scale * mask)
         self.widths = widths
 
@@ -136,13 +135,14 @@ def member_losses(model: QuadraticStack, X: torch.Tensor, y: torch.Tensor) -> np
 
 
 def quadratic_data(n_points: int = 8, n_inputs: int = 5, seed: int = 0) -> DataSplit:
-    r"""``n_points`` inputs :math:`x_i \sim N(0, I)` in :math:`\mathbb R^{n_\text{inputs}}` with
+    r"""``n_points`` inputs drawn uniformly on the unit sphere of :math:`\mathbb R^{n_\text{inputs}}` with
     targets :math:`y_i \sim N(0, 1)`, unrelated to the inputs (a pure fitting problem); the test split
     is the training split (only the training loss matters here)."""
     n_points = check_int("n_points", n_points, minimum=1)
     n_inputs = check_int("n_inputs", n_inputs, minimum=1)
     generator = torch.Generator().manual_seed(check_seed("seed", seed))
     X = torch.randn(n_points, n_inputs, generator=generator, dtype=torch.float64)
+    X = X / X.norm(dim=1, keepdim=True)
     y = torch.randn(n_points, 1, generator=generator, dtype=torch.float64)
     return DataSplit(X, y, X, y, f"{n_points} Gaussian points in R^{n_inputs}, Gaussian targets")
 
@@ -162,7 +162,7 @@ class QuadraticStarts:
 
 
 def quadratic_starts(split: DataSplit, widths=tuple(range(1, 25)), starts: int = 30, steps: int = 4000,
-                     lr: float = 0.05, seed: int = 0) -> QuadraticStarts:
+                     lr: float = 0.005, seed: int = 0) -> QuadraticStarts:
     r"""Train :class:`QuadraticStack` members, ``starts`` per width, by full-batch gradient descent with
     momentum 0.9 (``lr``, ``steps`` steps) on :func:`summed_member_mse` through
     :func:`~lecturelib.train.fit`; return every member's final training loss."""
