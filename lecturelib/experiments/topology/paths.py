@@ -26,7 +26,7 @@ from ...train import fit, fit_stacked
 from ..connectivity import train_curve, train_endpoints
 
 __all__ = ["WidthBarriers", "width_barriers", "loglog_slope", "QuadraticStack", "summed_member_mse",
-           "QuadraticStarts", "quadratic_data", "quadratic_starts", "DigitBarriers", "digit_barriers"]
+           "member_losses", "QuadraticStarts", "quadratic_data", "quadratic_starts", "DigitBarriers", "digit_barriers"]
 
 
 def _check_sequence(name, values, minimum):
