@@ -140,12 +140,17 @@ def test_width_barriers_are_heights_above_the_worse_end(tmp_path, monkeypatch):
     np.testing.assert_allclose(result.line_max - result.line, worse, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(result.curve_max - result.curve, worse, rtol=1e-6, atol=1e-7)
     assert np.all(result.end_loss[:, 0, 0] != result.end_loss[:, 1, 0])  # seeds give different minima
+    assert result.string_found.dtype == bool and np.all(result.string_max >= worse - 1e-6)
+    found = result.string_found
+    assert np.all(result.string_max[found] <= worse[found] + result.string_delta + 1e-9)  # below its level
+    assert np.all(result.string_length >= 1 - 1e-9)
 
 
 @pytest.mark.parametrize("call, match", [
     (lambda: paths.width_barriers("data"), "split"),
     (lambda: paths.width_barriers(data.regression_1d(), widths=()), "widths"),
     (lambda: paths.width_barriers(data.regression_1d(), steps=0), "steps"),
+    (lambda: paths.width_barriers(data.regression_1d(), string_delta=0.0), "string_delta"),
     (lambda: paths.quadratic_starts(paths.quadratic_data(), starts=0), "starts"),
     (lambda: paths.quadratic_data(n_points=0), "n_points"),
     (lambda: paths.digit_barriers(data.regression_1d(), seeds=(1,)), "seeds"),

@@ -22,6 +22,7 @@ from ..._checks import check_int, check_positive, check_seed, check_type
 from ...connectivity import Curve, barrier_height, path_profile
 from ...data import DataSplit
 from ...models import StackedMLP
+from ...topology import dynamic_string_sampling
 from ...train import fit, fit_stacked
 from ..connectivity import train_curve, train_endpoints
 
@@ -48,20 +49,27 @@ class WidthBarriers:
     curve: np.ndarray        # (W, S) barrier along the trained Bezier curve
     line_max: np.ndarray     # (W, S) the highest training loss along the line
     curve_max: np.ndarray    # (W, S) the highest training loss along the curve
+    string_max: np.ndarray   # (W, S) the highest training loss along the Dynamic String Sampling path
+    string_found: np.ndarray  # (W, S) bool: that path stays below the worse end + string_delta
+    string_length: np.ndarray  # (W, S) its length over the straight-line distance
+    string_delta: float
 
 
 def width_barriers(split: DataSplit, widths=(4, 8, 16, 32, 64), seeds=(0, 1, 2), steps: int = 3000,
-                   lr: float = 0.01, curve_epochs: int = 200, curve_lr: float = 0.01) -> WidthBarriers:
+                   lr: float = 0.01, curve_epochs: int = 200, curve_lr: float = 0.01,
+                   string_delta: float = 0.05) -> WidthBarriers:
     r"""Two minima per (width, seed) of ``MLP([n, m, 1], "relu")`` on ``split`` (full-batch Adam,
     ``steps`` steps, all :math:`2 \cdot |widths| \cdot |seeds|` members trained at once by
     :func:`~lecturelib.train.fit_stacked`; the ends of seed ``s`` start from seeds ``2s`` and
     ``2s + 1``), then the straight line and a trained Bezier curve between each pair (training loss
-    on 61 points of each path, :func:`~lecturelib.connectivity.path_profile`)."""
+    on 61 points of each path, :func:`~lecturelib.connectivity.path_profile`), and Freeman & Bruna's
+    Dynamic String Sampling (:func:`lecturelib.topology.dynamic_string_sampling`, 1000 pivot steps, at
+    most 32 insertions, seeded by the seed) at the level of the worse end plus ``string_delta``."""
     check_type("split", split, DataSplit, "a lecturelib.data.DataSplit")
     widths, seeds = _check_sequence("widths", widths, 1), _check_sequence("seeds", seeds, 0)
     steps = check_int("steps", steps, minimum=1)
     curve_epochs = check_int("curve_epochs", curve_epochs, minimum=1)
-    check_positive("lr", lr), check_positive("curve_lr", curve_lr)
+    check_positive("lr", lr), check_positive("curve_lr", curve_lr), check_positive("string_delta", string_delta)
     n_in = split.X_train.shape[1]
     members = [(m, s, end) for m in widths for s in seeds for end in (0, 1)]
     stack = StackedMLP.from_seeds([[n_in, m, 1] for m, _, _ in members], "relu",
@@ -69,7 +77,8 @@ def width_barriers(split: DataSplit, widths=(4, 8, 16, 32, 64), seeds=(0, 1, 2),
     fit_stacked(stack, split, optimizer="adam", lr=lr, epochs=steps, eval_every=steps)
     nets = dict(zip(members, stack.to_mlps()))
     shape = (len(widths), len(seeds))
-    out = {key: np.zeros(shape) for key in ("line", "curve", "line_max", "curve_max")}
+    out = {key: np.zeros(shape) for key in ("line", "curve", "line_max", "curve_max", "string_max", "string_length")}
+    out["string_found"] = np.zeros(shape, dtype=bool)
     end_loss = np.zeros(shape + (2,))
     X, y = split.X_train, split.y_train
     for i, m in enumerate(widths):
@@ -82,7 +91,16 @@ def width_barriers(split: DataSplit, widths=(4, 8, 16, 32, 64), seeds=(0, 1, 2),
             end_loss[i, j] = line.loss[0], line.loss[-1]
             out["line"][i, j], out["curve"][i, j] = barrier_height(line), barrier_height(curve)
             out["line_max"][i, j], out["curve_max"][i, j] = line.loss.max(), curve.loss.max()
-    return WidthBarriers(widths, seeds, end_loss, **out)
+            string = dynamic_string_sampling(start, X, y, _detached(start), _detached(end),
+                                             float(end_loss[i, j].max()) + string_delta, steps=1000,
+                                             max_insertions=32, seed=s)
+            out["string_max"][i, j], out["string_found"][i, j] = string.max_loss, string.succeeded
+            out["string_length"][i, j] = string.normalised_length
+    return WidthBarriers(widths, seeds, end_loss, string_delta=string_delta, **out)
+
+
+def _detached(net):
+    return {name: p.detach().clone() for name, p in net.named_parameters()}
 
 
 def loglog_slope(x, values) -> float:
