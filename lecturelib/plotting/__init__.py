@@ -9,7 +9,9 @@ results they are handed, and never train or compute what they show:
 - :mod:`~lecturelib.plotting.gradients`: gradient norms per layer against their bounds;
 - :mod:`~lecturelib.plotting.landscape`: contours, surfaces and curves of loss landscapes;
 - :mod:`~lecturelib.plotting.paths`: loss and error along paths between minima, and their plane;
-- :mod:`~lecturelib.plotting.trajectories`: optimisers' paths over a test function's contours.
+- :mod:`~lecturelib.plotting.trajectories`: optimisers' paths over a test function's contours;
+- :mod:`~lecturelib.plotting.regularisation`: fits and weight norms under each regulariser;
+- :mod:`~lecturelib.plotting.topology`: sublevel sets with their components coloured, and N_λ.
 """
 
 from .style import COLORS, PALETTE, SEQUENTIAL_CMAP, color_for, label, plot_history, subplots, use_house_style
