@@ -2,8 +2,6 @@
 train.fit with the census hook), its fit curves against piecewise.locate_kinks, its figure and
 widget, and its exercise checkers (right answers pass, wrong ones get a useful hint)."""
 
-import copy
-
 import matplotlib
 
 matplotlib.use("Agg")

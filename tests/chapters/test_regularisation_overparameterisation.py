@@ -2,7 +2,6 @@
 the stacks they build, MLP's own initialisation, closed-form slopes and lipschitz.lipschitz_upper_bound."""
 
 import math
-from functools import partial
 
 import pytest
 import torch
