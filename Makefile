@@ -21,11 +21,12 @@ NB_WORKERS ?= 2
 # An ATEN_CPU_CAPABILITY already set in the environment (avx2, avx512, ...) is used instead.
 NB_CPU_CAPABILITY ?= $(or $(ATEN_CPU_CAPABILITY),default)
 
-.PHONY: mutation portability book test test-unit test-notebooks test-book test-browser lab execute venv vendor clean help
+.PHONY: mutation portability book test test-unit test-full test-notebooks test-book test-browser lab execute venv vendor clean help
 
 help:
 	@echo "make book            install (first time) and build the HTML book into _build/html"
 	@echo "make test            unit tests, notebook re-execution (nbval), strict book build, browser tests"
+	@echo "make test-full       every notebook's LECTURELIB_SCALE=full path on synthetic data (slow; not in make test)"
 	@echo "make lab             open the notebooks in JupyterLab"
 	@echo "make test-notebooks NB=book/activations   re-execute and check one chapter"
 	@echo "make execute NB=book/activations          re-execute and store one chapter's outputs"
@@ -65,7 +66,12 @@ test: test-unit test-notebooks test-book test-browser
 	@echo "make test: all checks passed"
 
 test-unit: $(STAMP)
-	$(RUN) $(BIN)/python -m pytest -q -m "not browser" tests
+	$(RUN) $(BIN)/python -m pytest -q -m "not browser and not full" tests
+
+# Every notebook at LECTURELIB_SCALE=full on synthetic MNIST/CIFAR-10 files in the real formats,
+# with the paper-scale epochs and grids cut down (tests/test_full_paths.py), one notebook at a time.
+test-full: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest -q -s -p no:cacheprovider -m full tests/test_full_paths.py
 
 test-notebooks: $(STAMP)
 	@mkdir -p $(TEST_CACHE)
