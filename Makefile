@@ -5,9 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := _vendor/lib
-VENDOR_STAMP := $(VENDOR)/.installed
+# The stamp names what it holds, so a checkout vendored before Vega was added fetches it.
+VENDOR_STAMP := $(VENDOR)/.installed-mathjax-widgets-vega
 MATHJAX := mathjax@3.2.2
 WIDGETS := @jupyter-widgets/html-manager@1.0.15
+# Vega-Lite draws the widgets' live twins in the static pages (lecturelib/widgets/static.py).
+VEGA := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
 # Stored outputs, the book build and the tests run without progress bars; `make test` keeps its
 # trained-model cache inside _build so every clean clone trains from scratch.
 RUN := LECTURELIB_PROGRESS=0 PYDEVD_DISABLE_FILE_VALIDATION=1
@@ -28,6 +31,8 @@ help:
 	@echo "make test            unit tests, notebook re-execution (nbval), strict book build, browser tests"
 	@echo "make test-full       every notebook's LECTURELIB_SCALE=full path on synthetic data (slow; not in make test)"
 	@echo "make lab             open the notebooks in JupyterLab"
+	@echo "make student         the student edition (answers replaced by stubs) in _build/student/"
+	@echo "make book SOLUTIONS=hide                  build the HTML without the exercises' solutions"
 	@echo "make test-notebooks NB=book/activations   re-execute and check one chapter"
 	@echo "make execute NB=book/activations          re-execute and store one chapter's outputs"
 	@echo "make portability NB=book/activations      run it under each CPU capability; list checked cells that differ"
@@ -45,7 +50,7 @@ $(STAMP): requirements.txt pyproject.toml
 vendor: $(VENDOR_STAMP)
 $(VENDOR_STAMP):
 	@rm -rf _vendor && mkdir -p $(VENDOR) _vendor/tmp
-	cd _vendor/tmp && npm pack --silent $(MATHJAX) $(WIDGETS) >/dev/null
+	cd _vendor/tmp && npm pack --silent $(MATHJAX) $(WIDGETS) $(VEGA) >/dev/null
 	mkdir -p _vendor/tmp/mathjax _vendor/tmp/widgets
 	tar -xzf _vendor/tmp/mathjax-*.tgz -C _vendor/tmp/mathjax
 	tar -xzf _vendor/tmp/jupyter-widgets-html-manager-*.tgz -C _vendor/tmp/widgets
@@ -54,11 +59,21 @@ $(VENDOR_STAMP):
 	cp _vendor/tmp/widgets/package/dist/embed.js _vendor/tmp/widgets/package/dist/*.woff* \
 	   _vendor/tmp/widgets/package/dist/*.ttf _vendor/tmp/widgets/package/dist/*.eot \
 	   _vendor/tmp/widgets/package/dist/*.svg $(VENDOR)/html-manager/
+	for name in vega vega-lite vega-embed; do \
+	  mkdir -p _vendor/tmp/$$name $(VENDOR)/$$name && tar -xzf _vendor/tmp/$$name-[0-9]*.tgz -C _vendor/tmp/$$name && \
+	  cp _vendor/tmp/$$name/package/build/$$name.min.js $(VENDOR)/$$name/ || exit 1; \
+	done
 	rm -rf _vendor/tmp
 	@touch $@
 
-book: $(STAMP) $(VENDOR_STAMP)
-	$(RUN) $(BIN)/jupyter-book build . --builder html
+# `make book SOLUTIONS=hide`: an instructor's build without the written solutions
+# (sphinx-exercise's hide_solutions, set in a copy of _config.yml under _build/).
+BOOK_CONFIG := $(if $(filter hide,$(SOLUTIONS)),_build/_config.hide.yml,_config.yml)
+book: $(STAMP) $(VENDOR_STAMP) student
+	@mkdir -p _build
+	sed 's/^\(  config:\)$$/\1\n    hide_solutions: true/' _config.yml > _build/_config.hide.yml
+	grep -q '^    hide_solutions: true' _build/_config.hide.yml
+	$(RUN) $(BIN)/jupyter-book build . --builder html --config $(BOOK_CONFIG)
 	@echo ""
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
@@ -80,7 +95,7 @@ test-notebooks: $(STAMP)
 
 # The strict build renders the stored outputs that test-notebooks has just re-executed and
 # compared, instead of executing every notebook a second time (CI runs on 2 cores).
-test-book: $(STAMP) $(VENDOR_STAMP)
+test-book: $(STAMP) $(VENDOR_STAMP) student
 	@mkdir -p _build
 	sed 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > _build/_config.test.yml
 	grep -q 'execute_notebooks: "off"' _build/_config.test.yml
@@ -88,6 +103,11 @@ test-book: $(STAMP) $(VENDOR_STAMP)
 
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -q -rs -m browser tests/test_browser.py
+
+# The student edition: every notebook with its exercises' answers replaced by stubs, and the zip
+# the book links to (scripts/student_edition.py).
+student: $(STAMP)
+	$(BIN)/python scripts/student_edition.py --out _build/student
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab book/
