@@ -5,7 +5,10 @@ Landscape of Neural Nets*): :math:`f(\alpha, \beta) = L(\theta^* + \alpha\delta 
 - :mod:`~lecturelib.landscape.slices`: :func:`plane`, :func:`line`, :func:`interpolate` and
   their :class:`LandscapeResult`;
 - :mod:`~lecturelib.landscape.engine`: :func:`evaluate_affine`, the loss at many points of one
-  affine family, vectorised.
+  affine family, vectorised;
+- :mod:`~lecturelib.landscape.distributed`: :func:`evaluate_split`, the same with the grid points
+  split across the ranks of a ``torch.distributed`` process group (``torchrun``), which
+  :func:`plane`, :func:`line` and :func:`interpolate` use whenever one is initialised.
 
 Figures of the results are drawn by :mod:`lecturelib.plotting.landscape`.
 ``from lecturelib import landscape; landscape.plane(...)`` reaches everything listed here.
@@ -13,9 +16,11 @@ Figures of the results are drawn by :mod:`lecturelib.plotting.landscape`.
 
 from .directions import (DIRECTION_NORMS, IGNORES, KINDS, direction_between, normalize_direction,
                          random_direction, weight_values)
+from .distributed import evaluate_split, is_distributed, shard
 from .engine import ENGINES, evaluate_affine, first_linear_layer, forward_macs
 from .slices import LandscapeResult, interpolate, line, plane
 
 __all__ = ["DIRECTION_NORMS", "IGNORES", "KINDS", "random_direction", "normalize_direction", "direction_between",
            "weight_values", "ENGINES", "evaluate_affine", "forward_macs", "first_linear_layer",
-           "LandscapeResult", "plane", "line", "interpolate"]
+           "LandscapeResult", "plane", "line", "interpolate",
+           "evaluate_split", "is_distributed", "shard"]

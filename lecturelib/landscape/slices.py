@@ -10,6 +10,8 @@ along one or two directions (:mod:`lecturelib.landscape.directions`),
 
 on data ``X, y`` with the model in evaluation mode, through the engine
 :func:`lecturelib.landscape.engine.evaluate_affine`: where the model is, unless ``device=`` is given.
+Inside a ``torch.distributed`` process group (``torchrun``) the grid points are split across the
+ranks and every rank receives the whole result (:mod:`lecturelib.landscape.distributed`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 
 from .._checks import check_int, check_module, check_real
 from .directions import direction_between, make_generator, random_direction
-from .engine import evaluate_affine
+from .distributed import evaluate_split
 
 __all__ = ["LandscapeResult", "plane", "line", "interpolate"]
 
@@ -124,9 +126,9 @@ def plane(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directions=None, s
     # (n_alpha * n_beta, 2) coefficients, alpha-major so that a reshape gives loss[i, j]
     grid_a, grid_b = np.meshgrid(alphas, betas, indexing="ij")
     coefficients = torch.as_tensor(np.stack([grid_a.ravel(), grid_b.ravel()], axis=1))
-    loss, accuracy = evaluate_affine(model, X, y, list(directions), coefficients, origin=origin,
-                                     loss_fn=loss_fn, engine=engine, chunk_size=chunk_size,
-                                     batch_size=batch_size, device=device)
+    loss, accuracy = evaluate_split(model, X, y, list(directions), coefficients, origin=origin,
+                                    loss_fn=loss_fn, engine=engine, chunk_size=chunk_size,
+                                    batch_size=batch_size, device=device)
     shape = (len(alphas), len(betas))
     return LandscapeResult(alphas, betas, loss.reshape(shape),
                            None if accuracy is None else accuracy.reshape(shape))
@@ -149,8 +151,8 @@ def line(model: nn.Module, X: torch.Tensor, y: torch.Tensor, direction: dict | N
     if not isinstance(direction, dict):
         raise TypeError(f"direction must be a dict name -> tensor or None, got {type(direction).__name__}")
     coefficients = torch.as_tensor(alphas).unsqueeze(1)  # (steps, 1)
-    loss, accuracy = evaluate_affine(model, X, y, [direction], coefficients, origin=origin, loss_fn=loss_fn,
-                                     engine=engine, chunk_size=chunk_size, batch_size=batch_size, device=device)
+    loss, accuracy = evaluate_split(model, X, y, [direction], coefficients, origin=origin, loss_fn=loss_fn,
+                                    engine=engine, chunk_size=chunk_size, batch_size=batch_size, device=device)
     return LandscapeResult(alphas, None, loss, accuracy)
 
 
@@ -173,6 +175,6 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, X: torch.Tensor, y: torc
         raise ValueError(f"alphas must be a non-empty 1-D array of finite numbers, got shape {alphas.shape}")
     direction = direction_between(model_a, model_b, kind=kind)
     coefficients = torch.as_tensor(alphas).unsqueeze(1)  # (steps, 1)
-    loss, accuracy = evaluate_affine(model_a, X, y, [direction], coefficients, loss_fn=loss_fn, engine=engine,
-                                     chunk_size=chunk_size, batch_size=batch_size, device=device)
+    loss, accuracy = evaluate_split(model_a, X, y, [direction], coefficients, loss_fn=loss_fn, engine=engine,
+                                    chunk_size=chunk_size, batch_size=batch_size, device=device)
     return LandscapeResult(alphas, None, loss, accuracy)
