@@ -8,10 +8,12 @@ in place of the batch statistics. It draws the traces it is handed
 
 from __future__ import annotations
 
-from .. import plotting
-from . import interactive_figure
+import functools
 
-__all__ = ["running_statistics_widget"]
+from .. import plotting
+from . import interactive_figure, static
+
+__all__ = ["running_statistics_widget", "running_statistics_twin", "running_statistics_records"]
 
 _TRACE_KEYS = {"batch_mean", "running_mean", "running_var", "mean", "var"}
 
@@ -60,3 +62,38 @@ def running_statistics_widget(traces: dict):
                                             description="momentum"),
     }
     return interactive_figure(draw, controls, title="Running averages: what eval() uses")
+
+
+def running_statistics_records(traces: dict, batch_size, momentum) -> list:
+    """What the widget and its twin show for one pair: the batch means, the running mean and
+    variance against the population values, and the final running-mean error."""
+    trace = traces[(batch_size, momentum)]
+    steps = list(range(len(trace["running_mean"])))
+    error = abs(float(trace["running_mean"][-1]) - float(trace["mean"]))
+    x = static.every(steps, 2)  # every other step: half the page weight, the same picture
+    return [{"panel": "batch", "series": "batch mean", "x": x, "y": static.every(trace["batch_mean"], 2)},
+            {"panel": "mean", "series": "running mean", "x": x, "y": static.every(trace["running_mean"], 2)},
+            {"panel": "mean", "series": "population mean", "x": [0, steps[-1]], "y": [trace["mean"]] * 2},
+            {"panel": "var", "series": "running variance", "x": x, "y": static.every(trace["running_var"], 2)},
+            {"panel": "var", "series": "population variance", "x": [0, steps[-1]], "y": [trace["var"]] * 2},
+            {"panel": "caption", "text": f"batch size {batch_size}, momentum {momentum:g}: "
+                                         f"final running-mean error {error:.3f}"}]
+
+
+def running_statistics_twin(traces: dict):
+    """The live figure of :func:`running_statistics_widget` for the static book
+    (:mod:`lecturelib.widgets.static`): the same traces, every pair stored in the page."""
+    if not isinstance(traces, dict) or not traces:
+        raise TypeError(f"traces must be a non-empty dict (batch_size, momentum) -> trace, got {type(traces).__name__}")
+    batch_sizes, momenta = sorted({b for b, _ in traces}), sorted({m for _, m in traces})
+    mean = static.overlay(static.view("batch", {"type": "point", "size": 8, "opacity": 0.5, "filled": True},
+                                      "training step", "channel 0 mean", title="Running mean"),
+                          static.view("mean", "line", "training step", "channel 0 mean"))
+    variance = static.view("var", "line", "training step", "channel 0 variance",
+                           title="Running variance starts at 1")
+    return static.live_twin(functools.partial(running_statistics_records, traces),
+                            {"batch_size": batch_sizes, "momentum": momenta},
+                            static.with_caption(static.side_by_side(mean, variance)),
+                            labels={"batch_size": "batch size", "momentum": "momentum"},
+                            start={"batch_size": 8 if 8 in batch_sizes else batch_sizes[0],
+                                   "momentum": 0.1 if 0.1 in momenta else momenta[0]})

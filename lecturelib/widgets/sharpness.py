@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from .. import plotting
-from . import interactive_figure
+import functools
 
-__all__ = ["rescaling_widget"]
+from .. import plotting
+from . import interactive_figure, static
+
+__all__ = ["rescaling_widget", "rescaling_twin", "rescaling_records"]
 
 
 def rescaling_widget(sweep: dict):
@@ -48,3 +50,36 @@ def rescaling_widget(sweep: dict):
     slider = widgets.SelectionSlider(options=steps, value=start, description="log10 α", continuous_update=False)
     return interactive_figure(draw, {"log10_alpha": slider},
                               title="Rescale a LeakyReLU network's layers: same predictions, different sharpness")
+
+
+def rescaling_records(sweep: dict, log10_alpha) -> list:
+    """What both the widget and its twin show at ``log10_alpha``: the two loss curves, the top
+    eigenvalue at every :math:`\\alpha` and the selected one, and the caption."""
+    curves = sweep[log10_alpha]
+    steps = sorted(sweep)
+    return [{"panel": "loss", "series": "original, α = 1", "x": curves["t"], "y": curves["original"]},
+            {"panel": "loss", "series": f"rescaled, α = {curves['alpha']:.3g}", "x": curves["t"],
+             "y": curves["rescaled"]},
+            {"panel": "top", "series": "λmax", "x": [sweep[a]["alpha"] for a in steps],
+             "y": [sweep[a]["top_rescaled"] for a in steps]},
+            {"panel": "selected", "x": curves["alpha"], "y": curves["top_rescaled"]},
+            {"panel": "caption", "text": f"Same function (outputs differ by {curves['output_change']:.1e}); "
+                                         f"λmax = {curves['top_rescaled']:.3g} at α = {curves['alpha']:.3g}"}]
+
+
+def rescaling_twin(sweep: dict):
+    """The live figure of :func:`rescaling_widget` for the static book (:mod:`lecturelib.widgets.static`)."""
+    if not isinstance(sweep, dict) or len(sweep) < 2:
+        raise ValueError("sweep must be a dict log10(alpha) -> rescaling_curves(...) with at least two entries")
+    steps = sorted(sweep)
+    loss = static.view("loss", {"type": "line", "strokeWidth": 2}, "step t along a random unit direction",
+                       "training loss (MSE, log)", log_y=True, title="Loss along one direction")
+    top = static.overlay(
+        static.view("top", {"type": "line", "point": True}, "rescaling factor α (log)", "top Hessian eigenvalue (log)",
+                    log_x=True, log_y=True, color=None, title="Sharpness depends on α"),
+        static.view("selected", {"type": "point", "shape": "diamond", "size": 200, "filled": True,
+                                 "color": plotting.PALETTE["vermillion"]}, "", "", color=None, arrays=(),
+                    log_x=True, log_y=True))
+    return static.live_twin(functools.partial(rescaling_records, sweep), {"log10_alpha": steps},
+                            static.with_caption(static.side_by_side(loss, top)), labels={"log10_alpha": "log10 α"},
+                            start={"log10_alpha": min(steps, key=lambda a: abs(a - 0.5))})
