@@ -11,10 +11,12 @@ results they are handed, and never train or compute what they show:
 - :mod:`~lecturelib.plotting.paths`: loss and error along paths between minima, and their plane;
 - :mod:`~lecturelib.plotting.trajectories`: optimisers' paths over a test function's contours;
 - :mod:`~lecturelib.plotting.regularisation`: fits and weight norms under each regulariser;
-- :mod:`~lecturelib.plotting.topology`: sublevel sets with their components coloured, and N_λ.
+- :mod:`~lecturelib.plotting.topology`: sublevel sets with their components coloured, and N_λ;
+- :mod:`~lecturelib.plotting.readability`: how tall a figure's text is in the book's column.
 """
 
-from .style import COLORS, PALETTE, SEQUENTIAL_CMAP, color_for, label, plot_history, subplots, use_house_style
+from .style import (COLORS, COLUMN_PX, MAX_WIDTH, PALETTE, SEQUENTIAL_CMAP, SMALLEST_TEXT, color_for, label,
+                    plot_history, subplots, use_house_style)
 
-__all__ = ["PALETTE", "COLORS", "SEQUENTIAL_CMAP", "use_house_style", "subplots", "label", "plot_history",
-           "color_for"]
+__all__ = ["PALETTE", "COLORS", "SEQUENTIAL_CMAP", "COLUMN_PX", "MAX_WIDTH", "SMALLEST_TEXT", "use_house_style",
+           "subplots", "label", "plot_history", "color_for"]

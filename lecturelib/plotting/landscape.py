@@ -8,6 +8,7 @@ A plane result holds ``loss[i, j]`` at ``(alphas[i], betas[j])``; every function
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .._checks import check_int, check_real, check_type
 from ..landscape import LandscapeResult
@@ -25,6 +26,12 @@ def _check_plane(result):
 def _values(result, log):
     z = np.asarray(result.loss, dtype=np.float64)
     return np.log10(np.maximum(z, 1e-12)) if log else z
+
+
+def _few_ticks(ax, axes: str = "xy", count: int = 5) -> None:
+    """At most ``count`` ticks per axis, so tick labels never run into each other in a grid."""
+    for name in axes:
+        getattr(ax, f"{name}axis").set_major_locator(MaxNLocator(count - 1))
 
 
 def contour_levels(values: np.ndarray, count: int = 12, origin_value: float | None = None) -> np.ndarray:
@@ -48,9 +55,10 @@ def contour(result: LandscapeResult, ax=None, levels: int = 12, log: bool = Fals
     z = _values(result, log)
     lines = ax.contour(result.alphas, result.betas, z.T, levels=contour_levels(z, levels), cmap=style.SEQUENTIAL_CMAP,
                        linewidths=1.0)
-    ax.clabel(lines, inline=True, fontsize=7, fmt=fmt)
+    ax.clabel(lines, inline=True, fontsize=style.SMALLEST_TEXT, fmt=fmt)
     ax.plot([0], [0], marker="*", color=style.PALETTE["vermillion"], markersize=9, linestyle="none")
     ax.set_aspect("auto")
+    _few_ticks(ax)
     style.label(ax, xlabel, ylabel, title)
     return ax
 
@@ -64,8 +72,11 @@ def filled_contour(result: LandscapeResult, ax=None, levels: int = 20, log: bool
         _, ax = style.subplots()
     z = _values(result, log)
     filled = ax.contourf(result.alphas, result.betas, z.T, levels=levels, cmap=style.SEQUENTIAL_CMAP)
-    ax.figure.colorbar(filled, ax=ax, label=("log10 " if log else "") + colorbar_label)
+    bar = ax.figure.colorbar(filled, ax=ax, label=("log10 " if log else "") + colorbar_label)
+    bar.locator = MaxNLocator(5)
+    bar.update_ticks()
     ax.plot([0], [0], marker="*", color=style.PALETTE["vermillion"], markersize=9, linestyle="none")
+    _few_ticks(ax)
     style.label(ax, xlabel, ylabel, title)
     return ax
 
@@ -87,9 +98,11 @@ def surface(result: LandscapeResult, ax=None, log: bool = False, clip: float | N
         z = np.minimum(z, check_real("clip", clip))
     a, b = np.meshgrid(result.alphas, result.betas, indexing="ij")  # both (n_alpha, n_beta), like z
     ax.plot_surface(a, b, z, cmap=style.SEQUENTIAL_CMAP, linewidth=0, antialiased=True, rstride=1, cstride=1)
-    ax.set_xlabel(r"$\alpha$")
-    ax.set_ylabel(r"$\beta$")
-    ax.set_zlabel(("log10 " if log else "") + zlabel)
+    _few_ticks(ax, "xyz", count=5)
+    ax.tick_params(pad=0)
+    ax.set_xlabel(r"$\alpha$", labelpad=2)
+    ax.set_ylabel(r"$\beta$", labelpad=2)
+    ax.set_zlabel(("log10 " if log else "") + zlabel, labelpad=6)
     if title:
         ax.set_title(title)
     return ax
@@ -130,5 +143,5 @@ def curves(results: dict, ax=None, title: str | None = None, xlabel: str = r"$\a
         more_handles, more_names = twin.get_legend_handles_labels()
         handles, names = handles + more_handles, names + more_names
     if legend:
-        ax.legend(handles, names, loc="best", fontsize=8)
+        ax.legend(handles, names, loc="best")
     return ax, twin

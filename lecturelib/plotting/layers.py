@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .._checks import check_choice, check_int
-from .style import color_for, label
+from .style import SMALLEST_TEXT, color_for, label
 
 __all__ = ["plot_layer_histograms", "plot_layer_trajectories"]
 
@@ -47,7 +47,7 @@ def plot_layer_histograms(axes, records, values: str = "activations", bins: int 
         ax.grid(False)
         if show_stats:
             spread = record.std if values == "activations" else record.grad_std
-            ax.set_title(f"layer {record.layer}\nstd {spread:.2g}", fontsize=9, fontweight="normal")
+            ax.set_title(f"layer {record.layer}\nstd {spread:.2g}", fontsize=SMALLEST_TEXT, fontweight="normal")
     return axes
 
 
@@ -67,6 +67,6 @@ def plot_layer_trajectories(ax, steps, means, stds, title: str = "",
         color = color_for(layer)
         ax.plot(steps, mean, color=color, label=f"layer {layer + 1}")
         ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best")
     label(ax, xlabel, ylabel, title)
     return ax

@@ -3,6 +3,12 @@
 Colours are the Okabe & Ito (2008) palette, distinguishable with the common forms of colour
 blindness; continuous quantities use ``viridis``. Axes carry labels with units; titles state
 the finding ("He initialisation keeps the std constant"), not the content ("std per layer").
+
+Figures are shown scaled to the book's content column, :data:`COLUMN_PX` CSS px wide, so a
+figure's text shrinks by ``COLUMN_PX / (figure width in px)`` when the figure is wider than the
+column. The smallest text is :data:`SMALLEST_TEXT` pt; :func:`subplots` caps the width at
+:data:`MAX_WIDTH` inches, which keeps that text at least 9 CSS px tall in the column
+(:mod:`~lecturelib.plotting.readability` measures it).
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from cycler import cycler
 
 from .._checks import check_int, check_positive
 
-__all__ = ["PALETTE", "COLORS", "SEQUENTIAL_CMAP", "use_house_style", "subplots", "label", "plot_history",
-           "color_for"]
+__all__ = ["PALETTE", "COLORS", "SEQUENTIAL_CMAP", "COLUMN_PX", "MAX_WIDTH", "SMALLEST_TEXT", "use_house_style",
+           "subplots", "label", "plot_history", "color_for"]
 
 # Okabe & Ito's colour-blind-safe palette, in the order lines are drawn.
 PALETTE = {
@@ -24,6 +30,15 @@ PALETTE = {
 COLORS = [PALETTE[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky", "black", "yellow")]
 SEQUENTIAL_CMAP = "viridis"
 
+#: Width in CSS px of the content column of the built book on a 1280-px-wide desktop
+#: (sphinx-book-theme 1.3.0; 790 px from 1440 px up, 358 px on a 390-px phone).
+COLUMN_PX = 688
+#: The smallest font size (pt) of the house style: tick labels, legends, contour labels.
+SMALLEST_TEXT = 10
+#: The widest figure (inches) whose smallest text is still >= 9 CSS px in the column:
+#: 10 pt * 100 dpi / 72 * 688 / (10 in * 100 dpi + the tight bounding box's margin) = 9.5 px.
+MAX_WIDTH = 10.0
+
 _STYLE = {
     "axes.prop_cycle": cycler(color=COLORS),
     "axes.spines.top": False,
@@ -31,15 +46,20 @@ _STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "grid.linewidth": 0.6,
+    "font.size": SMALLEST_TEXT,
     "axes.titlesize": 11,
     "axes.titleweight": "bold",
-    "axes.labelsize": 10,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "legend.fontsize": 9,
+    "figure.titlesize": 12,
+    "figure.titleweight": "bold",
+    "axes.labelsize": 11,
+    "xtick.labelsize": SMALLEST_TEXT,
+    "ytick.labelsize": SMALLEST_TEXT,
+    "legend.fontsize": SMALLEST_TEXT,
+    "legend.title_fontsize": SMALLEST_TEXT,
     "legend.frameon": False,
     "lines.linewidth": 1.8,
     "figure.dpi": 100,
+    "figure.facecolor": "white",  # opaque: the theme's dark mode keeps a white figure readable
     "savefig.dpi": 150,
     "figure.constrained_layout.use": True,
     "image.cmap": SEQUENTIAL_CMAP,
@@ -59,13 +79,19 @@ def color_for(index: int) -> str:
 
 
 def subplots(nrows: int = 1, ncols: int = 1, width: float | None = None, height: float | None = None, **kwargs):
-    """``plt.subplots`` in the house style; the default size is 4 x 3.2 inches per panel."""
+    """``plt.subplots`` in the house style; the default size is 4 x 3.2 inches per panel, at most
+    :data:`MAX_WIDTH` inches wide.
+
+    A ``width`` over :data:`MAX_WIDTH` is capped (and ``height`` shrunk in proportion), so the
+    figure's smallest text stays legible at the column width; a wider grid should be split.
+    """
     check_int("nrows", nrows, minimum=1)
     check_int("ncols", ncols, minimum=1)
     use_house_style()
-    width = check_positive("width", width) if width is not None else min(4.0 * ncols, 12.0)
+    width = check_positive("width", width) if width is not None else min(4.0 * ncols, MAX_WIDTH)
     height = check_positive("height", height) if height is not None else 3.2 * nrows
-    return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
+    shrink = min(1.0, MAX_WIDTH / width)
+    return plt.subplots(nrows, ncols, figsize=(width * shrink, height * shrink), **kwargs)
 
 
 def label(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
