@@ -62,7 +62,7 @@ def main(folder: Path) -> None:
         landscape.line(model_a, X, y, direction=own, steps=5)
         refused = False
     except ValueError as error:
-        refused = "different" in str(error)
+        refused = "disagree" in str(error)
     saved["mismatch_refused"] = np.array(refused)
     saved["world_size"] = np.array(dist.get_world_size())
     np.savez(folder / f"rank{rank}.npz", **saved)

@@ -75,3 +75,37 @@ def test_two_ranks_give_every_rank_the_single_process_surface(tmp_path):
         assert ranks[0][f"{name}_loss"].shape == result.loss.shape
     assert reference["plane"].loss.shape == (5, 7)
     assert all(bool(r["mismatch_refused"]) for r in ranks)  # different directions on the ranks: refused everywhere
+
+
+# ---------------------------------------------------------------- the paper-scale entry point
+
+SCRIPT = ROOT / "scripts" / "landscape_surface.py"
+
+
+def test_surface_script_documents_its_options():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    for option in ("--depth", "--steps", "--samples", "--checkpoint", "--train-epochs", "--out", "torchrun"):
+        assert option in done.stdout
+
+
+@pytest.mark.skipif(_gloo_unavailable() is not None, reason=str(_gloo_unavailable()))
+def test_surface_script_runs_a_tiny_configuration_under_torchrun(tmp_path):
+    from tests import full_data
+
+    full_data.write_cifar10(tmp_path / "data", per_batch=8, n_test=8)
+    out = tmp_path / "surface.npz"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "LECTURELIB_DEVICE": "cpu",
+           "LECTURELIB_DATA": str(tmp_path / "data"), "LECTURELIB_PROGRESS": "0"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT),
+               "--depth", "8", "--steps", "3", "--samples", "16", "--batch-size", "8", "--train-epochs", "1",
+               "--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    # rank 0 alone trains: without the broadcast of its weights the ranks would refuse to differ
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "on 2 process(es) (cpu)" in done.stdout
+    surface = np.load(out)
+    assert surface["loss"].shape == (3, 3) and surface["accuracy"].shape == (3, 3)
+    assert np.all(np.isfinite(surface["loss"])) and np.all((0 <= surface["accuracy"]) & (surface["accuracy"] <= 1))
+    np.testing.assert_array_equal(surface["alphas"], [-1.0, 0.0, 1.0])

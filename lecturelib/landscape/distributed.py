@@ -77,7 +77,7 @@ def _check_same_on_every_rank(fingerprint: list[float], device: torch.device) ->
     differ = ~torch.isclose(low, high, rtol=1e-9, atol=0.0)
     if bool(differ.any()):
         which = sorted({names[i // 2] for i in torch.nonzero(differ).flatten().tolist()})
-        raise ValueError(f"the ranks of the process group hold different {', '.join(which)}; every rank must "
+        raise ValueError(f"the ranks of the process group disagree on {', '.join(which)}; every rank must "
                          "evaluate the same landscape (seed the directions, load the same model and data)")
 
 
