@@ -71,8 +71,10 @@ $(VENDOR_STAMP):
 BOOK_CONFIG := $(if $(filter hide,$(SOLUTIONS)),_build/_config.hide.yml,_config.yml)
 book: $(STAMP) $(VENDOR_STAMP) student
 	@mkdir -p _build
-	sed 's/^\(  config:\)$$/\1\n    hide_solutions: true/' _config.yml > _build/_config.hide.yml
+	sed -e 's/^\(  config:\)$$/\1\n    hide_solutions: true/' -e 's|^\(    stored_runtimes:\) _ext$$|\1 ../_ext|' \
+	  _config.yml > _build/_config.hide.yml
 	grep -q '^    hide_solutions: true' _build/_config.hide.yml
+	grep -q '^    stored_runtimes: ../_ext' _build/_config.hide.yml
 	$(RUN) $(BIN)/jupyter-book build . --builder html --config $(BOOK_CONFIG)
 	@echo ""
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
@@ -97,8 +99,10 @@ test-notebooks: $(STAMP)
 # compared, instead of executing every notebook a second time (CI runs on 2 cores).
 test-book: $(STAMP) $(VENDOR_STAMP) student
 	@mkdir -p _build
-	sed 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > _build/_config.test.yml
+	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' -e 's|^\(    stored_runtimes:\) _ext$$|\1 ../_ext|' \
+	  _config.yml > _build/_config.test.yml
 	grep -q 'execute_notebooks: "off"' _build/_config.test.yml
+	grep -q '^    stored_runtimes: ../_ext' _build/_config.test.yml
 	$(RUN) $(BIN)/jupyter-book build . --builder html -W -n --keep-going --config _build/_config.test.yml
 
 test-browser: $(STAMP)
