@@ -8,12 +8,14 @@ kinks located (:func:`lecturelib.experiments.activations.fit_curves`).
 
 from __future__ import annotations
 
+import functools
+
 from .. import piecewise, plotting
 from ..data import DataSplit
 from ..plotting.fits import draw_fit
-from . import interactive_figure
+from . import interactive_figure, static
 
-__all__ = ["kink_explorer", "ACTIVATION_LABELS"]
+__all__ = ["kink_explorer", "kink_twin", "kink_records", "ACTIVATION_LABELS"]
 
 ACTIVATION_LABELS = {"leaky_relu": "LeakyReLU", "relu": "ReLU", "elu": "ELU", "tanh": "tanh", "identity": "identity",
                      "sigmoid": "sigmoid", "prelu": "PReLU", "maxout": "maxout"}
@@ -56,3 +58,32 @@ def kink_explorer(curves: dict, data: DataSplit):
 
     return interactive_figure(draw, controls, title="Pick an activation and a width (3 hidden layers of that "
                                                     "width, then 1 unit, then the output)")
+
+
+def kink_records(curves: dict, data: DataSplit, activation, width) -> list:
+    """What the widget and its twin show for one activation and width: the fit (every 5th grid
+    point; the kinks are marked exactly), the data, and the caption."""
+    curve = curves[(activation, width)]
+    return [{"panel": "fit", "series": "network m(x; θ)", "x": static.every(curve.grid[:, 0], 5),
+             "y": static.every(curve.outputs[:, 0], 5)},
+            {"panel": "kinks", "series": "kink", "x": curve.kinks},
+            {"panel": "data", "series": "training data", "x": data.X_train[:, 0], "y": data.y_train[:, 0]},
+            {"panel": "caption", "text": _title(curve)}]
+
+
+def kink_twin(curves: dict, data: DataSplit):
+    """The live figure of :func:`kink_explorer` for the static book (:mod:`lecturelib.widgets.static`)."""
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be the non-empty dict returned by experiments.activations.fit_curves")
+    names = list(dict.fromkeys(name for name, _ in curves))
+    widths = sorted({width for _, width in curves})
+    chart = static.overlay(
+        static.view("kinks", {"type": "rule", "color": plotting.PALETTE["sky"], "opacity": 0.8}, "input x", "",
+                    color=None, arrays=("x",), encoding={"y": None}, width=560, height=300),
+        static.view("fit", {"type": "line", "strokeWidth": 2}, "input x", "output m(x; θ)"),
+        static.view("data", {"type": "point", "filled": True, "color": "black"}, "input x", "output m(x; θ)",
+                    color=None))
+    return static.live_twin(functools.partial(kink_records, curves, data), {"activation": names, "width": widths},
+                            static.with_caption(chart, width=560),
+                            start={"activation": "leaky_relu" if "leaky_relu" in names else names[0],
+                                   "width": 5 if 5 in widths else widths[0]})

@@ -9,12 +9,16 @@ measured :math:`\|\delta_j\|_2` against the layer index with the lecture's backw
 
 from __future__ import annotations
 
+import functools
+
+import torch
+
 from .._checks import check_callable, check_choice, check_int, check_real, check_type
 from ..plotting import label, subplots
 from ..plotting.gradients import draw_gradient_norms
-from . import interactive_figure
+from . import interactive_figure, static
 
-__all__ = ["gradient_norm_explorer", "WIDGET_ACTIVATIONS"]
+__all__ = ["gradient_norm_explorer", "gradient_norm_twin", "gradient_norm_records", "WIDGET_ACTIVATIONS"]
 
 WIDGET_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu")
 
@@ -54,3 +58,35 @@ def gradient_norm_explorer(profile, max_depth: int = 60, depth: int = 20, activa
         "residual": widgets.Checkbox(value=residual, description="residual"),
     }
     return interactive_figure(draw, controls, title="Per-layer gradient norms of a random network")
+
+
+TWIN_DEPTHS = (10, 20, 30, 40, 50, 60)
+TWIN_WEIGHT_SCALES = (0.5, 1.0, 2.0)
+
+
+def gradient_norm_records(profile, depth, activation, weight_scale, residual) -> list:
+    """What the widget and its twin show for one setting: ``profile``'s measured norms and bound per layer."""
+    measured, bounds = (torch.as_tensor(v).double().clamp_min(1e-300) for v in
+                        profile(depth, activation, weight_scale, residual))
+    layers = list(range(1, len(measured) + 1))
+    ratio = float(measured[0] / measured[-1])
+    return [{"panel": "norms", "series": "measured ||δj||", "x": layers, "y": measured},
+            {"panel": "norms", "series": "the lecture's bound", "x": layers, "y": bounds},
+            {"panel": "caption", "text": f"{activation}, s={weight_scale:g}{' residual' if residual else ''}: "
+                                         f"input-layer gradient is {ratio:.2g} x the output one"}]
+
+
+def gradient_norm_twin(profile, depths=TWIN_DEPTHS, weight_scales=TWIN_WEIGHT_SCALES):
+    """The live figure of :func:`gradient_norm_explorer` for the static book (:mod:`lecturelib.widgets.static`):
+    ``profile`` at every depth, activation, weight scale and residual switch of the grid."""
+    check_callable("profile", profile)
+    chart = static.view("norms", {"type": "line", "point": True}, "layer j (1 = input, n+1 = output)",
+                        "mean ||δj||₂ (log scale)", log_y=True, width=560, height=300,
+                        encoding={"strokeDash": {"field": "series", "type": "nominal", "title": None}})
+    return static.live_twin(functools.partial(gradient_norm_records, profile),
+                            {"depth": list(depths), "activation": list(WIDGET_ACTIVATIONS),
+                             "weight_scale": list(weight_scales), "residual": [False, True]},
+                            static.with_caption(chart, width=560),
+                            labels={"depth": "depth n", "activation": "σ", "weight_scale": "weight scale"},
+                            start={"depth": 20 if 20 in depths else depths[0],
+                                   "weight_scale": 1.0 if 1.0 in weight_scales else weight_scales[0]})
