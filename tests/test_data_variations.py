@@ -14,6 +14,15 @@ from lecturelib import data
 from lecturelib.data import variations
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one thread avoids thread contention on a shared machine (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def splits():
     return {v: data.mnist_variation(v, 120, 80, size=28, seed=3) for v in data.VARIANTS}

@@ -7,6 +7,8 @@
 - :mod:`~lecturelib.models.functional`: the same network as plain tensors, :class:`Network`
   (what the written-out backpropagation and the Lipschitz bounds read), and random ones.
 - :mod:`~lecturelib.models.convnets`: small CNNs and the residual networks of He et al. (2016).
+- :mod:`~lecturelib.models.shallow_cnn`: :class:`ShallowCNN`, the baselines CNN-1 and CNN-2 of
+  Zhang, Liang & Wainwright (2017), ReLU or quadratic activation (:func:`cnn1`, :func:`cnn2`).
 - :mod:`~lecturelib.models.stacked`: :class:`StackedMLP`, several MLPs of any widths and depths
   trained together in one batched step.
 - :mod:`~lecturelib.models.surgery`: function-preserving maps (Dinh et al.'s rescaling, residual
@@ -20,6 +22,7 @@ from .dropout import Dropout, dropout
 from .functional import Network, as_network, network_from_mlp, random_network, scaled_activation
 from .mlp import (ACTIVATIONS, MLP, MLP_NORMS, ActivationSpec, Maxout, activation_names, count_parameters,
                   get_activation, square_hidden_layers)
+from .shallow_cnn import PAPER_FILTERS, SHALLOW_ACTIVATIONS, ShallowCNN, cnn1, cnn2
 from .stacked import StackedMLP, repeated_layers
 from .surgery import embed_residual, rescale_layers
 
@@ -27,4 +30,5 @@ __all__ = ["ACTIVATIONS", "ActivationSpec", "Maxout", "MLP", "MLP_NORMS", "activ
            "count_parameters", "square_hidden_layers",
            "Network", "as_network", "network_from_mlp", "random_network", "scaled_activation",
            "BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "rescale_layers", "embed_residual",
-           "StackedMLP", "repeated_layers", "dropout", "Dropout"]
+           "StackedMLP", "repeated_layers", "dropout", "Dropout",
+           "ShallowCNN", "cnn1", "cnn2", "PAPER_FILTERS", "SHALLOW_ACTIVATIONS"]
