@@ -106,8 +106,8 @@ def main(argv=None) -> int:
         print(f"ResNet-{args.depth}{'-noshort' if args.no_skip else ''}, {len(X)} images, {args.steps}x{args.steps} "
               f"grid on {world_size} process(es) ({where.type}): {seconds:.1f} s, "
               f"{seconds * world_size / points:.3f} process-seconds per point, one process would need about "
-              f"{seconds * world_size:.0f} s (extrapolated); loss at the centre {surface.at_origin():.4f}; "
-              f"written to {args.out}", flush=True)
+              f"{seconds * world_size:.0f} s (extrapolated); loss at the grid point nearest the centre "
+              f"{surface.at_origin():.4f}; written to {args.out}", flush=True)
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0
