@@ -9,13 +9,16 @@ the sublevel set with each connected component in its own colour and :math:`N_\l
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import plotting
+from .._checks import check_int
 from ..plotting.topology import draw_sublevel_set
-from . import interactive_figure
+from . import interactive_figure, static
 
-__all__ = ["sublevel_widget"]
+__all__ = ["sublevel_widget", "sublevel_twin", "sublevel_records"]
 
 
 def _check(grids, panels):
@@ -65,3 +68,46 @@ def sublevel_widget(grids: dict, panels: dict):
                                   description="level #"),
     }
     return interactive_figure(draw, controls, title="Sublevel sets and their components")
+
+
+def _plain(name: str) -> str:
+    """An axis name without TeX: ``"$\\theta_1$" -> "θ1"`` (Vega-Lite writes plain text)."""
+    return name.replace("$", "").replace("\\theta", "θ").replace("_", "").replace("{", "").replace("}", "")
+
+
+def sublevel_records(grids: dict, panels: dict, loss, step, every: int = 7) -> list:
+    r"""What the widget and its twin show for one loss and level position: the cells of
+    :math:`\{L \le \lambda\}` (every ``every``-th grid point) with their component, and the count."""
+    levels = sorted(panels[loss])
+    level = levels[min(step, len(levels) - 1)]
+    labels, count = panels[loss][level]
+    grid = grids[loss]
+    first, second = (np.asarray(axis, dtype=float)[::every] for axis in grid.axes)
+    inside = np.asarray(labels)[::every, ::every]
+    i, j = np.nonzero(inside > 0)
+    cell = (float(first[1] - first[0]), float(second[1] - second[0]))
+    frame = {"panel": "frame", "x": [first[0] - cell[0] / 2], "x2": [first[-1] + cell[0] / 2],
+             "y": [second[0] - cell[1] / 2], "y2": [second[-1] + cell[1] / 2]}
+    return [frame, {"panel": "set", "x": first[i] - cell[0] / 2, "x2": first[i] + cell[0] / 2,
+             "y": second[j] - cell[1] / 2, "y2": second[j] + cell[1] / 2, "component": inside[i, j]},
+            {"panel": "caption", "text": f"{loss}: N(λ) = {count} components at λ = {level:.3g}"}]
+
+
+def sublevel_twin(grids: dict, panels: dict, level_step: int = 2):
+    """The live figure of :func:`sublevel_widget` for the static book (:mod:`lecturelib.widgets.static`):
+    every ``level_step``-th level of each loss, the sets on a coarser grid."""
+    _check(grids, panels)
+    check_int("level_step", level_step, minimum=1)
+    names = list(grids)
+    axis_names = {tuple(grids[name].names) for name in names}
+    x_name, y_name = map(_plain, axis_names.pop()) if len(axis_names) == 1 else ("parameter 1", "parameter 2")
+    corners = {"x2": {"field": "x2"}, "y2": {"field": "y2"}}
+    chart = static.overlay(
+        static.view("frame", {"type": "rect", "color": "#888", "opacity": 0.08}, x_name, y_name, color=None,
+                    arrays=("x", "x2", "y", "y2"), encoding=corners, width=380, height=380),
+        static.view("set", "rect", x_name, y_name, arrays=("x", "x2", "y", "y2", "component"),
+                    encoding=corners | {"color": {"field": "component", "type": "nominal", "title": "component"}}))
+    steps = list(range(0, min(len(panels[name]) for name in names), level_step))
+    return static.live_twin(functools.partial(sublevel_records, grids, panels), {"loss": names, "step": steps},
+                            static.with_caption(chart, width=380), labels={"step": "level #"},
+                            start={"step": steps[len(steps) // 2]})
