@@ -21,8 +21,9 @@ from .._checks import (check_callable, check_finite_tensor, check_input_dtype, c
                       check_nonnegative, check_positive, check_same_rows, check_seed, check_targets, check_tensor,
                       check_type)
 from ..data import DataSplit
-from ..device import progress_enabled, resolve_device
+from ..device import resolve_device
 from ..losses import default_loss
+from .progress import epoch_bar, wants_progress
 
 __all__ = ["History", "make_optimizer", "fit", "evaluate", "OPTIMIZERS"]
 
@@ -180,7 +181,8 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
         eval_every: evaluate train and test loss every this many epochs (and after the last).
         callback: ``callback(model, epoch) -> dict | None``, called at every evaluation (epoch 0
             included); returned values are appended to ``history.extras``.
-        progress: show a tqdm bar (appears only if the run lasts over 2 s); ``None`` follows
+        progress: show a progress bar over the epochs, with the last training loss (it appears
+            once the run has lasted 2 s: :mod:`lecturelib.train.progress`); ``None`` follows
             ``LECTURELIB_PROGRESS``.
         device: where to train; defaults to :func:`lecturelib.device.get_device`.
         on_step: ``on_step(model, step) -> dict | None``, called once with ``step = 0`` before the
@@ -251,21 +253,21 @@ def fit(model: nn.Module, data: DataSplit, optimizer="sgd", lr: float = 0.1, epo
         loss.backward()
         opt.step()
 
-    show = progress_enabled() if progress is None else bool(progress)
     return run_epochs(model, X, y, step, record, history, epochs=epochs, batch_size=batch_size, seed=seed,
                       eval_every=eval_every, max_steps=max_steps, callback=callback, on_step=on_step,
-                      progress=show)
+                      progress=wants_progress(progress))
 
 
 def run_epochs(model: nn.Module, X: torch.Tensor, y: torch.Tensor, step, record, history: History, *, epochs: int,
                batch_size: int, seed: int, eval_every: int, max_steps: int | None, callback, on_step,
-               progress: bool) -> History:
+               progress: bool, description: str = "training") -> History:
     """The loop :func:`fit` and :func:`lecturelib.train.fit_stacked` share, on checked arguments.
 
     ``record(epoch)`` appends one evaluation to ``history`` (epoch 0 first); ``step(xb, yb)`` takes
     one optimiser step. Each epoch draws a fresh minibatch order, ``torch.randperm`` from a CPU
     generator seeded with ``seed`` (full batches when ``batch_size`` covers the data), so a run
-    repeats exactly on the CPU. Hooks run as :func:`fit` documents.
+    repeats exactly on the CPU. Hooks run as :func:`fit` documents. With ``progress`` a bar
+    named ``description`` counts the epochs.
     """
     n_train = len(X)
     generator = torch.Generator().manual_seed(seed)
@@ -280,11 +282,7 @@ def run_epochs(model: nn.Module, X: torch.Tensor, y: torch.Tensor, step, record,
             append_extras(history, "on_step", on_step, on_step(model, count), f"step {count}")
             model.train()
 
-    bar = None
-    if progress and epochs > 0:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, desc="training", unit="epoch", delay=2.0, leave=False)
+    bar = epoch_bar(epochs, description, progress)
     start = time.perf_counter()
     evaluate_at(0)
     model.train()

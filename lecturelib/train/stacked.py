@@ -37,6 +37,7 @@ from ..data import DataSplit
 from ..device import preserved_torch_state, resolve_device
 from ..models.stacked import StackedMLP
 from .loop import History, make_optimizer, run_epochs, schedule_factor
+from .progress import wants_progress
 
 __all__ = ["fit_stacked", "COMPUTATIONS", "WRITTEN_OPTIMIZERS"]
 
@@ -48,7 +49,7 @@ _BETAS, _EPS = (0.9, 0.999), 1e-8
 def fit_stacked(model: StackedMLP, data: DataSplit, optimizer="sgd", lr=0.1, momentum: float = 0.0,
                 weight_decay: float = 0.0, epochs: int = 100, batch_size: int | None = None, seed: int = 0,
                 eval_every: int = 1, loss_fn=None, callback=None, on_step=None, max_steps: int | None = None,
-                schedule=None, device=None, computation: str = "torch") -> History:
+                schedule=None, device=None, computation: str = "torch", progress: bool | None = None) -> History:
     """Train every member of ``model`` in place on the regression data ``data``; return the :class:`History`.
 
     Arguments are those of :func:`lecturelib.train.fit` (so :class:`lecturelib.cache.RunSpec` can
@@ -59,7 +60,9 @@ def fit_stacked(model: StackedMLP, data: DataSplit, optimizer="sgd", lr=0.1, mom
       ``params -> Optimizer``; with ``"written"`` ``"sgd"`` or ``"adam"``;
     * ``loss_fn``: ``loss_fn(outputs (K, N, d), y (N, d)) -> (K,)`` per-member losses (``"torch"``
       only); ``None`` is each member's mean squared error;
-    * every entry of ``history.train_loss``/``history.test_loss`` is a list, one value per member.
+    * every entry of ``history.train_loss``/``history.test_loss`` is a list, one value per member;
+    * ``progress``: the bar, as :func:`~lecturelib.train.fit`'s, is named after the number of
+      members and shows their mean training loss.
 
     ``batch_size=None`` is full-batch training; minibatches, ordered by ``seed``, are shared by all
     members. Training runs on one thread (the matrices are tiny), on ``device`` or
@@ -121,11 +124,11 @@ def fit_stacked(model: StackedMLP, data: DataSplit, optimizer="sgd", lr=0.1, mom
             step = _TorchStep(model, make_optimizer(optimizer, model.parameters(), rates[0], momentum, weight_decay),
                               loss_fn)
         return _loop(model, splits, step, epochs, batch_size, seed, eval_every, loss_fn, callback, on_step,
-                     max_steps, schedule)
+                     max_steps, schedule, wants_progress(progress))
 
 
 def _loop(model, splits, step, epochs, batch_size, seed, eval_every, loss_fn, callback, on_step, max_steps,
-          schedule) -> History:
+          schedule, progress) -> History:
     """:func:`lecturelib.train.fit`'s loop over epochs and minibatches (``run_epochs``), for a stack:
     each evaluation records one loss per member."""
     (X, y), test = splits
@@ -143,7 +146,7 @@ def _loop(model, splits, step, epochs, batch_size, seed, eval_every, loss_fn, ca
 
     return run_epochs(model, X, y, take_step, record, history, epochs=epochs, batch_size=batch_size, seed=seed,
                       eval_every=eval_every, max_steps=max_steps, callback=callback, on_step=on_step,
-                      progress=False)
+                      progress=progress, description=f"training {model.n_members} nets")
 
 
 class _TorchStep:
