@@ -137,3 +137,25 @@ def test_notebook_runs_at_full_scale(name, full_environment, monkeypatch):
           f"claims not met at smoke size: {[e[0] for e in claims]}")
     failures = [e for e in errors if e not in claims]
     assert not failures, f"{name} at full scale: " + "; ".join(f"cell {i}: {n}: {m}" for i, n, m in failures)
+
+
+@pytest.mark.full
+def test_paper_scale_surface_script_runs_its_default_configuration(full_environment, tmp_path):
+    """scripts/landscape_surface.py with its defaults (ResNet-56, 51 x 51, filter-normalised) under
+    torchrun on two gloo ranks, the loss averaged over 2 synthetic images instead of 50,000."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    out = tmp_path / "surface.npz"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "LECTURELIB_DEVICE": "cpu",
+           "LECTURELIB_DATA": str(full_environment["data"]), "LECTURELIB_PROGRESS": "0"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(ROOT / "scripts" / "landscape_surface.py"), "--samples", "2", "--batch-size", "2", "--out", str(out)]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    print(f"\n{time.perf_counter() - start:7.1f} s  scripts/landscape_surface.py (ResNet-56, 51x51, 2 images, 2 ranks)")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    surface = np.load(out)
+    assert surface["loss"].shape == (51, 51) and np.all(np.isfinite(surface["loss"]))
