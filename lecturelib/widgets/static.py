@@ -126,7 +126,7 @@ def sweep(compute, settings: dict, digits: int = 4) -> list[dict]:
             raise ValueError(f"compute({point}) must return a non-empty list of records, got {type(records).__name__}")
         for record in records:
             _check_record(record, point)
-            rows.append({**{k: _clean(v, digits) for k, v in point.items()},
+            rows.append({**{k: _clean(v, 17) for k, v in point.items()},  # exact: the controls select by them
                          **{k: _clean(v, digits) for k, v in record.items()}})
     return rows
 
