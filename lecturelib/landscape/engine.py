@@ -9,26 +9,20 @@ It evaluates the mean loss (and accuracy) at many parameter vectors of one affin
 which covers 1-D lines and interpolations (:math:`K = 1`), 2-D planes (:math:`K = 2`) and the
 curves of :mod:`lecturelib.connectivity` (a Bezier curve or polychain is the family with origin
 :math:`w_1` and directions :math:`\theta - w_1, w_2 - w_1`). It runs where the model is unless
-``device=`` is given (:func:`lecturelib.device.model_device`). Two strategies:
+``device=`` is given (:func:`lecturelib.device.model_device`). Both paths compute the first
+layer's pre-activation from products taken once (:mod:`lecturelib.landscape.precompute`):
 
-* ``"vmap"``: many points per forward pass, ``torch.func.functional_call`` vectorised with
-  ``torch.func.vmap`` over a chunk of points. For small models this turns thousands of tiny
-  matrix products into a few batched ones. When the network's first layer is linear in its
-  weights (``nn.Linear``, ``nn.Conv1d/2d/3d``) and reads the input directly, its
-  pre-activation is affine in the coefficients too,
+* ``"vmap"`` (:mod:`~lecturelib.landscape.engine_vmap`): many points per forward pass,
+  ``torch.func.functional_call`` vectorised with ``torch.func.vmap`` over a chunk of points.
+  For small models this turns thousands of tiny matrix products into a few batched ones.
+* ``"loop"`` (:mod:`~lecturelib.landscape.engine_pointwise`): one point at a time through one
+  private copy of the model whose parameters are rewritten in place, for models where one
+  point is already a real amount of work.
 
-  .. math::
-
-      W_p x + b_p = (W^* x + b^*) + \sum_k c_{pk} (D_k x + d_k),
-
-  so the :math:`K + 1` products are computed once and every point pays only a weighted sum
-  instead of a full first-layer product.
-* ``"loop"``: one point at a time, for models where a single forward pass already saturates the
-  device.
-
-``"auto"`` picks ``"loop"`` when one point costs more multiply-adds than
-:data:`LOOP_THRESHOLD_MACS` (on the CPU; 25 times that on a GPU), else ``"vmap"``.
+``"auto"`` (:mod:`~lecturelib.landscape.strategy`) times both on the first points of the grid
+and keeps the faster, remembering the choice per model shape, data shape and device.
 """
+
 
 from __future__ import annotations
 
@@ -36,37 +30,21 @@ import copy
 
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
 from .. import params
 from .._checks import (check_callable, check_choice, check_finite_tensor, check_int, check_module, check_targets,
                        check_tensor)
 from ..device import model_device
-from ..losses import vmap_loss
+from ..losses import default_loss, vmap_loss
+from . import strategy
+from .engine_pointwise import pointwise_evaluator
+from .engine_vmap import CPU_CHUNK_BUDGET, ELEMENT_BUDGET, MAX_CHUNK, default_chunk, vmap_evaluator
 
-__all__ = ["ENGINES", "LOOP_THRESHOLD_MACS", "ELEMENT_BUDGET", "evaluate_affine", "forward_macs",
+__all__ = ["ENGINES", "ELEMENT_BUDGET", "CPU_CHUNK_BUDGET", "MAX_CHUNK", "evaluate_affine", "forward_macs",
            "first_linear_layer"]
 
 ENGINES = ("auto", "vmap", "loop")
-LOOP_THRESHOLD_MACS = 2e8
-ELEMENT_BUDGET = 2 ** 24  # activation elements per vectorised forward (64 MiB in float32)
-# On the CPU, grid points are chunked so that a chunk's activations stay near the caches: the
-# element-wise work (bias, activation, loss) is memory-bound, and a 4x smaller chunk measured
-# 1.2-1.3x faster on the benchmarks' 9k-parameter MLP.
-CPU_CHUNK_BUDGET = 2 ** 22
-MAX_CHUNK = 4096
 _LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-class _Precomputed(nn.Module):
-    """Stands in for the first layer: returns the pre-activation handed in as buffer ``value``."""
-
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("value", torch.zeros(0))
-
-    def forward(self, x):  # noqa: ARG002 - the input was used when ``value`` was computed
-        return self.value
 
 
 def _probe(model, X):
@@ -193,107 +171,46 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
     X = X.to(device=device, dtype=dtype if torch.is_floating_point(X) else X.dtype)
     y = y.to(device)
     classify = not torch.is_floating_point(y)
+    user_loss = loss_fn is not None
     if loss_fn is None:
         with torch.no_grad():  # labels or target shapes must fit the outputs, checked on one sample
             check_targets("y", y, work(X[:1]))
         loss_fn = vmap_loss(y)
     coefficients = coefficients.to(device=device, dtype=dtype)
-    macs, elements, first = _probe(work, X)
-    if engine == "auto":
-        threshold = LOOP_THRESHOLD_MACS * (25 if device.type == "cuda" else 1)
-        engine = "loop" if macs * len(X) > threshold else "vmap"
+    _, elements, first = _probe(work, X)
+    pointwise_loss = loss_fn if user_loss else default_loss(y)
+
+    def pointwise():
+        return pointwise_evaluator(work, X, y, base, stacked, len(directions), pointwise_loss, classify, batch_size,
+                                   first)
+
+    def vectorised(chunk):
+        return vmap_evaluator(work, X, y, base, stacked, len(directions), loss_fn, classify, batch_size, chunk,
+                              elements, first)[0]
+
     if engine == "loop":
-        loss, acc = _evaluate_loop(work, X, y, base, stacked, coefficients, loss_fn, classify, batch_size)
+        loss, acc = pointwise()(coefficients)
+    elif engine == "vmap":
+        loss, acc = vectorised(chunk_size)(coefficients)
     else:
-        loss, acc = _evaluate_vmap(work, X, y, base, stacked, coefficients, loss_fn, classify, batch_size,
-                                   chunk_size, elements, first)
+        loss, acc, _ = strategy.choose_and_evaluate(coefficients, _candidates(pointwise, vectorised, chunk_size, X,
+                                                                              elements, batch_size),
+                                                    strategy.decision_key(model, base, X, len(directions), batch_size,
+                                                                          device), device)
     loss = loss.double().cpu().numpy()
     return loss, (acc.double().cpu().numpy() if classify else None)
 
 
-def _batches(n, batch_size):
-    size = n if batch_size is None else min(batch_size, n)
-    return [(start, min(start + size, n)) for start in range(0, n, size)]
-
-
-@torch.no_grad()
-def _evaluate_loop(work, X, y, base, stacked, coefficients, loss_fn, classify, batch_size):
-    n_points = len(coefficients)
-    loss = torch.zeros(n_points, dtype=torch.float64)
-    acc = torch.zeros(n_points, dtype=torch.float64)
-    spans = _batches(len(X), batch_size)
-    for p in range(n_points):
-        c = coefficients[p]  # (K,)
-        state = dict(base)
-        for name, d in stacked.items():
-            state[name] = base[name] + torch.tensordot(c, d, dims=1)
-        total, correct = 0.0, 0.0
-        for start, stop in spans:
-            out = functional_call(work, state, (X[start:stop],))
-            total += float(loss_fn(out, y[start:stop])) * (stop - start)
-            if classify:
-                correct += float((out.argmax(dim=1) == y[start:stop]).sum())
-        loss[p], acc[p] = total / len(X), correct / len(X)
-    return loss, acc
-
-
-@torch.no_grad()
-def _evaluate_vmap(work, X, y, base, stacked, coefficients, loss_fn, classify, batch_size, chunk_size,
-                   elements, first):
-    n = len(X)
-    if batch_size is None:
-        # whole data set per forward if one point's activations fit the budget
-        batch_size = n if n * elements <= ELEMENT_BUDGET else max(1, ELEMENT_BUDGET // max(elements, 1))
-    spans = _batches(n, batch_size)
-    biggest = spans[0][1] - spans[0][0]
+def _candidates(pointwise, vectorised, chunk_size, X, elements, batch_size) -> dict:
+    """``(engine, chunk) -> factory``: the per-point path first, then the vectorised path at the
+    given chunk, or at its default chunk and a quarter of it."""
     if chunk_size is None:
-        budget = ELEMENT_BUDGET if X.device.type == "cuda" else CPU_CHUNK_BUDGET
-        chunk_size = int(max(1, min(MAX_CHUNK, budget // max(biggest * elements, 1))))
-    model = work
-    first_name = None
-    if first is not None and first[0] and any(first[0] + "." + p in stacked for p in ("weight", "bias")):
-        first_name, input_shape = first
-        first_module = work.get_submodule(first_name)
-        model = copy.deepcopy(work)
-        parent_name, _, child = first_name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, _Precomputed())
-    first_keys = {f"{first_name}.weight", f"{first_name}.bias"} if first_name else set()
-    fixed = {k: v for k, v in base.items() if k not in stacked and k not in first_keys}
-    moving_names = [k for k in stacked if k not in first_keys]
-
-    def point(c, xb, yb, pre_terms):
-        # c: (K,); xb: (b, ...); pre_terms: (K + 1, b, ...) first-layer products or None
-        state = dict(fixed)
-        for name in moving_names:
-            state[name] = base[name] + torch.tensordot(c, stacked[name], dims=1)
-        if pre_terms is not None:
-            state[first_name + ".value"] = pre_terms[0] + torch.tensordot(c, pre_terms[1:], dims=1)
-        out = functional_call(model, state, (xb,))
-        loss = loss_fn(out, yb)
-        correct = (out.argmax(dim=1) == yb).sum().to(loss.dtype) if classify else torch.zeros_like(loss)
-        return loss, correct
-
-    batched = vmap(point, in_dims=(0, None, None, None))
-    loss = torch.zeros(len(coefficients), dtype=torch.float64, device=X.device)
-    acc = torch.zeros(len(coefficients), dtype=torch.float64, device=X.device)
-    for start, stop in spans:
-        xb, yb = X[start:stop], y[start:stop]
-        pre_terms = None
-        if first_name is not None:
-            x_in = xb.reshape((stop - start,) + input_shape)
-            w0, b0 = base[first_name + ".weight"], base.get(first_name + ".bias")
-            terms = [functional_call(first_module, {"weight": w0, **({"bias": b0} if b0 is not None else {})}, (x_in,))]
-            for k in range(coefficients.shape[1]):
-                dw = stacked[first_name + ".weight"][k] if first_name + ".weight" in stacked else torch.zeros_like(w0)
-                layer_params = {"weight": dw}
-                if b0 is not None:
-                    layer_params["bias"] = (stacked[first_name + ".bias"][k] if first_name + ".bias" in stacked
-                                            else torch.zeros_like(b0))
-                terms.append(functional_call(first_module, layer_params, (x_in,)))
-            pre_terms = torch.stack(terms)  # (K + 1, b, ...)
-        for c_start in range(0, len(coefficients), chunk_size):
-            c = coefficients[c_start:c_start + chunk_size]
-            chunk_loss, chunk_correct = batched(c, xb, yb, pre_terms)
-            loss[c_start:c_start + len(c)] += chunk_loss.double() * (stop - start)
-            acc[c_start:c_start + len(c)] += chunk_correct.double()
-    return loss / n, acc / n
+        samples = min(len(X), batch_size or len(X))
+        default = default_chunk(X.device.type, samples, elements)
+        chunks = [default] + ([default // 4] if default >= 8 else [])
+    else:
+        chunks = [chunk_size]
+    candidates = {("loop", None): pointwise}
+    for chunk in chunks:
+        candidates[("vmap", chunk)] = lambda chunk=chunk: vectorised(chunk)
+    return candidates

@@ -1,0 +1,136 @@
+r"""The per-point path of :mod:`lecturelib.landscape.engine`: one grid point per forward pass.
+
+For models where one point is already a real amount of work, batching points buys nothing and
+costs memory traffic; this path runs the plain model once per point, with no per-point
+overhead beyond the forward pass itself:
+
+* one private copy of the model, whose moving parameters and buffers are views into one flat
+  buffer :math:`\theta \in \mathbb{R}^M`, rewritten in place per point as
+  :math:`\theta = \theta^* + \sum_k c_{pk}\delta_k` (:math:`K` fused multiply-adds over
+  :math:`M` entries, no model copy, no state dict, no ``functional_call``);
+* the first layer replaced by its pre-activation, assembled per point in a preallocated buffer
+  from the :math:`K + 1` products computed once (:mod:`lecturelib.landscape.precompute`);
+* every forward pass in ``torch.inference_mode()``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .precompute import batches, first_layer_terms, without_first_layer
+
+__all__ = ["pointwise_evaluator"]
+
+
+def _aliases(model: nn.Module) -> dict[str, list[str]]:
+    """Every name of a parameter or buffer -> all names of the same tensor (tied weights)."""
+    groups: dict[int, list[str]] = {}
+    named = list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))
+    for name, tensor in named:
+        groups.setdefault(id(tensor), []).append(name)
+    return {name: groups[id(tensor)] for name, tensor in named}
+
+
+def _install(model: nn.Module, names: list[str], view: torch.Tensor) -> None:
+    """Make every name in ``names`` (one tied tensor) refer to ``view``, a slice of the flat buffer."""
+    replacement = None
+    for name in names:
+        module_name, _, attr = name.rpartition(".")
+        module = model.get_submodule(module_name)
+        if attr in module._parameters:
+            replacement = replacement if isinstance(replacement, nn.Parameter) else nn.Parameter(view, False)
+            module._parameters[attr] = replacement
+        else:
+            module._buffers[attr] = view
+
+
+def _flat_state(model: nn.Module, base: dict, stacked: dict, moving: list[str], n_directions: int):
+    """Write ``base`` into ``model`` and point its ``moving`` tensors into one flat buffer.
+
+    Returns ``(flat, flat_base, flat_directions)``: shapes ``(M,)``, ``(M,)``, ``(K, M)``."""
+    aliases = _aliases(model)
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    with torch.no_grad():  # the origin, where it overrides the model's own state
+        for name, value in base.items():
+            if name in tensors and name not in moving:
+                tensors[name].copy_(value)
+    if not moving:
+        return None, None, None
+    flat_base = torch.cat([base[name].reshape(-1) for name in moving])  # (M,)
+    flat_directions = torch.cat([stacked[name].reshape(n_directions, -1) for name in moving], dim=1)  # (K, M)
+    flat = torch.empty_like(flat_base)
+    offset = 0
+    for name in moving:
+        size = base[name].numel()
+        _install(model, aliases[name], flat[offset:offset + size].view(base[name].shape))
+        offset += size
+    return flat, flat_base, flat_directions
+
+
+def _combine(out: torch.Tensor, terms: torch.Tensor, row: list[float]) -> None:
+    """``out = terms[0] + sum_k row[k] * terms[k + 1]``, in place (``terms``: ``(K + 1, ...)``)."""
+    torch.add(terms[0], terms[1], alpha=row[0], out=out)
+    for k in range(1, len(row)):
+        out.add_(terms[k + 1], alpha=row[k])
+
+
+def pointwise_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classify, batch_size, first):
+    """Set up the per-point path; returns ``evaluate(c)`` mapping coefficient rows ``(p, K)`` to
+    ``(mean loss, accuracy)``, float64 ``(p,)`` each."""
+    first_name, input_shape = first if first is not None and first[0] else (None, None)
+    if first_name is not None:
+        first_module = work.get_submodule(first_name)
+        model = without_first_layer(work, first_name)
+        stand_in = model.get_submodule(first_name)
+        first_moves = any(f"{first_name}.{p}" in stacked for p in ("weight", "bias"))
+    else:
+        model = copy.deepcopy(work)
+    first_keys = {f"{first_name}.weight", f"{first_name}.bias"} if first_name else set()
+    moving = [name for name in stacked if name not in first_keys]
+    flat, flat_base, flat_directions = _flat_state(model, {k: v for k, v in base.items() if k not in first_keys},
+                                                   stacked, moving, n_directions)
+    spans = batches(len(X), batch_size)
+
+    def span_terms(start, stop):
+        x_in = X[start:stop].reshape((stop - start,) + input_shape)
+        terms = first_layer_terms(first_module, first_name, base, stacked, n_directions, x_in)
+        return terms if first_moves else terms[:1]  # (K + 1, b, ...) or (1, b, ...)
+
+    @torch.inference_mode()
+    def evaluate(coefficients):
+        rows = coefficients.tolist()  # Python floats: the in-place updates take them as scalars
+        loss = torch.zeros(len(rows), dtype=torch.float64, device=X.device)
+        correct = torch.zeros(len(rows), dtype=torch.float64, device=X.device)
+        for start, stop in spans:
+            xb, yb = X[start:stop], y[start:stop]
+            span_loss = torch.zeros(len(rows), dtype=torch.float64, device=X.device)
+            span_correct = torch.zeros(len(rows), dtype=torch.int64, device=X.device)
+            terms = pre = None
+            if first_name is not None:
+                terms = span_terms(start, stop)
+                pre = terms[0].clone()
+                stand_in._buffers["value"] = pre
+            for p, row in enumerate(rows):
+                if flat is not None:
+                    _update(flat, flat_base, flat_directions, row)
+                if terms is not None and len(terms) > 1:
+                    _combine(pre, terms, row)
+                out = model(xb)
+                span_loss[p] = loss_fn(out, yb)
+                if classify:
+                    span_correct[p] = (out.argmax(dim=1) == yb).sum()
+            loss += span_loss.double() * (stop - start)
+            correct += span_correct.double()
+        return loss / len(X), correct / len(X)
+
+    return evaluate
+
+
+def _update(flat: torch.Tensor, flat_base: torch.Tensor, flat_directions: torch.Tensor, row: list[float]) -> None:
+    """``flat = flat_base + sum_k row[k] * flat_directions[k]``, in place."""
+    torch.add(flat_base, flat_directions[0], alpha=row[0], out=flat)
+    for k in range(1, len(row)):
+        flat.add_(flat_directions[k], alpha=row[k])
