@@ -126,7 +126,7 @@ def test_notebook_runs_at_full_scale(name, full_environment, monkeypatch):
     monkeypatch.setenv("LECTURELIB_CACHE", str(full_environment["cache"]))
     monkeypatch.setenv("LECTURELIB_PROGRESS", "0")
     monkeypatch.setenv("LECTURELIB_DEVICE", os.environ.get("LECTURELIB_DEVICE", "cpu"))
-    client = NotebookClient(notebook, timeout=1200, kernel_name="python3", allow_errors=cut,
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=cut,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
