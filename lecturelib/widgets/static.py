@@ -34,13 +34,16 @@ from .._checks import check_callable, check_int, check_type
 from ..plotting import COLORS
 
 __all__ = ["grid_points", "sweep", "live_twin", "LiveTwin", "view", "overlay", "side_by_side", "with_caption",
-           "caption_view", "every", "SCRIPTS", "FILTER_TOLERANCE"]
+           "caption_view", "every", "grid_cells", "heatmap", "SCRIPTS", "FILTER_TOLERANCE"]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"  # an identifier; never fetched
 # Served by the site (Makefile `vendor`): html_extra_path copies _vendor/lib to _build/html/lib.
 SCRIPTS = ("vega/vega.min.js", "vega-lite/vega-lite.min.js", "vega-embed/vega-embed.min.js")
 FILTER_TOLERANCE = 1e-6  # relative: a browser's slider value 0.30000000000000004 selects the state 0.3
-_FIELDS_ADDED = ("panel",)
+# Names a Vega expression cannot use for a parameter (JavaScript's reserved words, and Vega's own).
+_RESERVED = frozenset("""break case catch class const continue debugger default delete do else export extends
+false finally for function if import in instanceof let new null return super switch this throw true try typeof
+var void while with yield datum event item parent shared panel""".split())
 
 
 def grid_points(settings: dict) -> list[dict]:
@@ -56,8 +59,8 @@ def _check_settings(settings) -> None:
     if not settings:
         raise ValueError("settings must name at least one control, got {}")
     for name, values in settings.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"settings names must be Python identifiers, got {name!r}")
+        if not isinstance(name, str) or not name.isidentifier() or name in _RESERVED:
+            raise ValueError(f"settings names must be Python identifiers that are not JavaScript words, got {name!r}")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
             raise ValueError(f"settings[{name!r}] must be a non-empty list of values, got {values!r}")
         kinds = {_kind(v) for v in values}
@@ -93,7 +96,7 @@ def _clean(value, digits: int):
         return int(value)
     if isinstance(value, (float, np.floating)):
         return _round(float(value), digits) if math.isfinite(value) else None
-    if isinstance(value, str):
+    if isinstance(value, str) or value is None:  # None: a value that was not finite
         return value
     if isinstance(value, (list, tuple, np.ndarray)):
         array = np.asarray(value)
@@ -160,11 +163,12 @@ def _selected(settings: dict) -> str:
 
 
 def twin_spec(rows: list, settings: dict, chart: dict, labels: dict, start: dict) -> dict:
-    """The Vega-Lite spec: one bound parameter per setting, the rows, and ``chart`` drawing the selected state."""
+    """The Vega-Lite spec: one bound parameter per setting, the rows, and ``chart`` drawing the selected
+    state (and the rows marked ``"shared"``, the same in every state)."""
     params = [{"name": name, "value": _clean(start[name], 17), "bind": _bind(values, labels.get(name, name))}
               for name, values in settings.items()]
     return {"$schema": SCHEMA, "data": {"values": rows}, "params": params,
-            "transform": [{"filter": _selected(settings)}], **chart,
+            "transform": [{"filter": f"datum.shared === true || ({_selected(settings)})"}], **chart,
             "config": {"range": {"category": COLORS}, "view": {"stroke": None},
                        "title": {"fontSize": 13, "anchor": "start"}, "axis": {"labelFontSize": 11, "titleFontSize": 12}}}
 
@@ -218,12 +222,13 @@ _LOADER = """window.lecturelibTwin = window.lecturelibTwin || function (target, 
 
 
 def live_twin(compute, settings: dict, chart: dict, *, labels: dict | None = None, start: dict | None = None,
-              digits: int = 4, lib_path: str = "../../lib") -> LiveTwin:
+              shared=(), digits: int = 4, lib_path: str = "../../lib") -> LiveTwin:
     """The twin of a widget: ``chart`` (a Vega-Lite view, e.g. from :func:`side_by_side`) showing
     ``compute(**point)`` for the point the controls select, over every point of ``settings``.
 
     ``labels`` names the controls as the widget does (default: the setting names); ``start`` is the
-    first state (default: each setting's first value).
+    first state (default: each setting's first value); ``shared`` are records drawn in every state
+    (stored once: data points, a background surface).
     The grid has ``prod(len(values))`` points, each computed now: keep it to a few hundred.
     """
     _check_settings(settings)
@@ -237,6 +242,9 @@ def live_twin(compute, settings: dict, chart: dict, *, labels: dict | None = Non
         if value not in list(settings[name]):
             raise ValueError(f"start[{name!r}] = {value!r} is not among settings[{name!r}] = {list(settings[name])}")
     rows = sweep(compute, settings, digits)
+    for record in shared:
+        _check_record(record, {})
+        rows.append({"shared": True, **{k: _clean(v, digits) for k, v in record.items()}})
     return LiveTwin(twin_spec(rows, settings, chart, labels, start), lib_path)
 
 
@@ -275,6 +283,32 @@ def overlay(*views: dict, title=None) -> dict:
     spec = {"layer": layers, "width": first.get("width", 320), "height": first.get("height", 240)}
     title = first.get("title") if title is None else title
     return spec | ({"title": title} if title is not None else {})
+
+
+def grid_cells(panel: str, first, second, values) -> dict:
+    """A record of a grid's cells for :func:`heatmap`: ``values[i, j]`` at ``(first[i], second[j])``,
+    each cell ``2 dx`` by ``2 dy`` around its (evenly spaced) point."""
+    first, second, values = np.asarray(first, float), np.asarray(second, float), np.asarray(values, float)
+    if values.shape != (len(first), len(second)):
+        raise ValueError(f"values must have shape ({len(first)}, {len(second)}), got {values.shape}")
+    i, j = np.meshgrid(np.arange(len(first)), np.arange(len(second)), indexing="ij")
+    return {"panel": panel, "x": first[i].ravel(), "y": second[j].ravel(), "z": values.ravel(),
+            "dx": float(np.ptp(first)) / max(len(first) - 1, 1) / 2,
+            "dy": float(np.ptp(second)) / max(len(second) - 1, 1) / 2}
+
+
+def heatmap(panel: str, x_title: str, y_title: str, z_title: str, *, log: bool = False, **options) -> dict:
+    """A view of :func:`grid_cells` records, coloured by ``z`` (viridis; ``log`` for a log scale)."""
+    colour = {"field": "z", "type": "quantitative", "title": z_title,
+              "scale": {"scheme": "viridis", **({"type": "log"} if log else {})}}
+    encoding = {"x": {"field": "left", "type": "quantitative", "title": x_title, "scale": {"zero": False, "nice": False}},
+                "x2": {"field": "right"},
+                "y": {"field": "bottom", "type": "quantitative", "title": y_title, "scale": {"zero": False, "nice": False}},
+                "y2": {"field": "top"}, "color": colour} | options.pop("encoding", {})
+    spec = view(panel, "rect", x_title, y_title, color=None, arrays=("x", "y", "z"), encoding=encoding, **options)
+    spec["transform"] += [{"calculate": "datum.x - datum.dx", "as": "left"}, {"calculate": "datum.x + datum.dx", "as": "right"},
+                          {"calculate": "datum.y - datum.dy", "as": "bottom"}, {"calculate": "datum.y + datum.dy", "as": "top"}]
+    return spec
 
 
 def every(values, step: int) -> list:
