@@ -2,13 +2,22 @@
 
 :func:`interactive_figure` wires controls to a plotting function and redraws into one output
 area. In the published (static) book the widget shows its first state; in JupyterLab it
-responds to the controls. Chapter-specific builders live in submodules named after the chapter,
+responds to the controls. Its live twin for the static book, the same figure computed over a
+grid of the settings, is built with :mod:`lecturelib.widgets.static`. Chapter-specific builders live in submodules named after the chapter,
 e.g. :mod:`lecturelib.widgets.activations`.
 """
 
 from __future__ import annotations
 
 __all__ = ["interactive_figure"]
+
+
+def _show_whole_label(control) -> None:
+    """Give ``control``'s description the width it needs: ipywidgets cuts labels at a fixed width
+    ("direction seed" shows as "direction ...")."""
+    style = getattr(control, "style", None)
+    if style is not None and hasattr(style, "description_width"):
+        style.description_width = "initial"
 
 
 def interactive_figure(draw, controls: dict, title: str | None = None):
@@ -36,6 +45,7 @@ def interactive_figure(draw, controls: dict, title: str | None = None):
             plt.show()
 
     for control in controls.values():
+        _show_whole_label(control)
         control.observe(redraw, names="value")
     redraw()
     header = [widgets.HTML(f"<b>{title}</b>")] if title else []
