@@ -9,6 +9,7 @@ import io
 import types
 
 import matplotlib
+import matplotlib.image
 
 matplotlib.use("Agg")
 
@@ -252,3 +253,15 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="no text"):
         readability.smallest_text(empty)
     plt.close("all")
+
+
+def test_stored_figures_are_opaque_so_the_dark_theme_keeps_them_readable():
+    # The theme's dark mode puts images on white and dims them (filter: brightness(0.8)); a figure
+    # with a transparent background would show its black text on the dark page instead.
+    from IPython.core.pylabtools import print_figure
+
+    fig = _histories()
+    rgba = matplotlib.image.imread(io.BytesIO(print_figure(fig, "png")), format="png")  # what a notebook stores
+    plt.close(fig)
+    assert rgba.shape[2] == 4 and rgba[..., 3].min() == 1.0
+    assert matplotlib.rcParams["figure.facecolor"] == "white"
