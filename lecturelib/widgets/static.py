@@ -176,9 +176,10 @@ def twin_spec(rows: list, settings: dict, chart: dict, labels: dict, start: dict
 class LiveTwin:
     """A Vega-Lite figure that shows its notebook's widget states in the static book.
 
-    Displayed, it is HTML (a ``div`` and a loader that fetches the site's Vega scripts once per page,
-    relative to the page, e.g. ``lib_path="../../lib"`` for ``book/<chapter>/<page>.html``) plus the
-    spec as ``application/vnd.vegalite.v5+json``, which JupyterLab renders itself.
+    Displayed, it is HTML: a ``div`` and a loader that fetches the site's Vega scripts once per page,
+    relative to the page (``lib_path="../../lib"`` for ``book/<chapter>/<page>.html``), then draws
+    the spec. In JupyterLab, where the widget itself works, the scripts are not there and the
+    ``div`` says where the figure runs.
     """
 
     def __init__(self, spec: dict, lib_path: str = "../../lib"):
@@ -198,8 +199,8 @@ class LiveTwin:
                 f"<script>{_LOADER}\nlecturelibTwin({json.dumps(div)}, {spec}, {sources});</script>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/html": self.to_html(), "application/vnd.vegalite.v5+json": self.spec,
-                "text/plain": "<live figure: Vega-Lite>"}
+        # HTML only: the stored notebook keeps the spec once, compactly (JupyterLab has the widget).
+        return {"text/html": self.to_html(), "text/plain": "<live figure: Vega-Lite>"}
 
 
 # Loads the scripts one after the other, once per page, with an AMD loader (require.js) hidden
