@@ -113,8 +113,9 @@ def curves(results: dict, ax=None, title: str | None = None, xlabel: str = r"$\a
     """1-D slices: loss on the left axis (solid train, dashed test), accuracy on a twin right axis.
 
     ``results`` maps a label (e.g. ``"train"``, ``"test"``) to a 1-D :class:`LandscapeResult`;
-    labels containing ``"test"`` are dashed; ``legend=False`` leaves out the legend. Returns ``(ax, ax_accuracy)`` (the second is ``None``
-    when no result has accuracy or ``accuracy=False``).
+    labels containing ``"test"`` are dashed. The legend is drawn on the twin axis when there is
+    one (above its curves); ``legend=False`` leaves it out. Returns ``(ax, ax_accuracy)`` (the
+    second is ``None`` when no result has accuracy or ``accuracy=False``).
     """
     if not isinstance(results, dict) or not results:
         raise TypeError("results must be a non-empty dict label -> 1-D LandscapeResult")
@@ -134,6 +135,7 @@ def curves(results: dict, ax=None, title: str | None = None, xlabel: str = r"$\a
     if log:
         ax.set_yscale("log")
     style.label(ax, xlabel, loss_label, title)
+    _few_ticks(ax, "x")
     ax.yaxis.label.set_color(style.PALETTE["blue"])
     handles, names = ax.get_legend_handles_labels()
     if twin is not None:
@@ -142,6 +144,6 @@ def curves(results: dict, ax=None, title: str | None = None, xlabel: str = r"$\a
         twin.grid(False)
         more_handles, more_names = twin.get_legend_handles_labels()
         handles, names = handles + more_handles, names + more_names
-    if legend:
-        ax.legend(handles, names, loc="best")
+    if legend:  # on the top axis (the twin), framed, so no curve is drawn over it
+        (twin or ax).legend(handles, names, loc="best", frameon=True, framealpha=0.9, edgecolor="none")
     return ax, twin
