@@ -106,14 +106,21 @@ test-book: $(STAMP) $(VENDOR_STAMP) student
 	$(RUN) $(BIN)/jupyter-book build . --builder html -W -n --keep-going --config _build/_config.test.yml
 
 test-browser: $(STAMP)
-	$(BIN)/python -m pytest -q -rs -m browser tests/test_browser.py
+	$(BIN)/python -m pytest -q -rs -m browser tests/test_browser.py tests/test_jupyterlab.py
 
 # The student edition: every notebook with its exercises' answers replaced by stubs, and the zip
 # the book links to (scripts/student_edition.py).
 student: $(STAMP)
 	$(BIN)/python scripts/student_edition.py --out _build/student
 
-lab: $(STAMP)
+# JupyterLab renders the notebooks' MyST with jupyterlab-myst; jupyterlab/overrides.json, copied
+# into the environment's settings (not the reader's home), turns off the news question.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): jupyterlab/overrides.json $(STAMP)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+lab: $(STAMP) $(LAB_OVERRIDES)
 	$(BIN)/jupyter lab book/
 
 execute: $(STAMP)
