@@ -304,3 +304,64 @@ def test_every_book_page_is_checked():
     """The parametrisation covers the intro, chapter indexes, notebooks and the references."""
     assert "book/intro.html" in PAGES and "book/references.html" in PAGES
     assert sum(PAGES.values()) >= 1 and len(PAGES) - sum(PAGES.values()) >= 2
+
+
+# Live twins: the widgets' figures computed at build time and drawn by Vega-Lite, served by the site.
+
+def _twin_pages():
+    """The built pages of the notebooks that display a live twin (lecturelib.widgets.static)."""
+    return sorted(p.relative_to(ROOT).with_suffix(".html").as_posix() for p in (ROOT / "book").rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and "_twin(" in p.read_text(encoding="utf-8"))
+
+
+TWIN_PAGES = _twin_pages()
+
+
+def _twin_picture(page) -> str:
+    return page.evaluate("() => [...document.querySelectorAll('.lecturelib-twin svg')].map(s => s.outerHTML).join('')")
+
+
+def _move(control) -> None:
+    """Change one Vega control to another of its values, as a reader would."""
+    kind = control.evaluate("e => e.tagName === 'SELECT' ? 'select' : e.type")
+    if kind == "select":
+        count, now = control.evaluate("e => [e.options.length, e.selectedIndex]")
+        control.select_option(index=(now + 1) % count)
+    elif kind == "checkbox":
+        control.click()
+    else:  # a range: to the other end from where it is
+        control.evaluate("""e => { e.value = (Number(e.value) === Number(e.max)) ? e.min : e.max;
+                                   e.dispatchEvent(new Event('input', {bubbles: true})); }""")
+
+
+@pytest.mark.parametrize("path", TWIN_PAGES)
+def test_live_twin_answers_every_control_offline(browser, site, path):
+    """The twin draws, every control redraws it, and nothing errs or leaves the site."""
+    visit = Visit(browser, site, path)
+    page = visit.page
+    try:
+        page.wait_for_selector(".lecturelib-twin svg", timeout=TIMEOUT_MS)
+        controls = page.query_selector_all(".lecturelib-twin-controls input, .lecturelib-twin-controls select")
+        visit.check(controls, "the live twin has no controls")
+        for control in controls:
+            name = control.evaluate("e => e.name")
+            before = _twin_picture(page)
+            _move(control)
+            try:
+                page.wait_for_function("before => [...document.querySelectorAll('.lecturelib-twin svg')]"
+                                       ".map(s => s.outerHTML).join('') !== before", arg=before, timeout=5000)
+            except Exception:  # noqa: BLE001 - recorded below
+                visit.check(False, f"moving the twin's control {name!r} did not change the figure")
+        scripts = page.evaluate("() => [...document.scripts].filter(s => /vega/.test(s.src)).map(s => s.src)")
+        visit.check(len(scripts) == 3, f"the Vega scripts are loaded once per page, got {scripts}")
+    finally:
+        problems = visit.problems
+        visit.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_every_widget_notebook_has_a_live_twin():
+    widget_pages = sorted(p.relative_to(ROOT).with_suffix(".html").as_posix()
+                          for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+                          and "lecturelib.widgets" in p.read_text(encoding="utf-8"))
+    assert widget_pages and set(widget_pages) <= set(TWIN_PAGES)
