@@ -76,10 +76,16 @@ def gradient_norm_records(profile, depth, activation, weight_scale, residual) ->
                                          f"input-layer gradient is {ratio:.2g} x the output one"}]
 
 
-def gradient_norm_twin(profile, depths=TWIN_DEPTHS, weight_scales=TWIN_WEIGHT_SCALES):
+def gradient_norm_twin(profile, depths=TWIN_DEPTHS, weight_scales=TWIN_WEIGHT_SCALES, depth: int = 20,
+                       activation: str = "sigmoid", weight_scale: float = 1.0, residual: bool = False):
     """The live figure of :func:`gradient_norm_explorer` for the static book (:mod:`lecturelib.widgets.static`):
-    ``profile`` at every depth, activation, weight scale and residual switch of the grid."""
+    ``profile`` at every depth, activation, weight scale and residual switch of the grid, starting at
+    the given values (those of the grid nearest them)."""
     check_callable("profile", profile)
+    check_choice("activation", activation, WIDGET_ACTIVATIONS)
+    check_type("residual", residual, bool, "True or False")
+    start = {"depth": min(depths, key=lambda d: abs(d - depth)), "activation": activation, "residual": residual,
+             "weight_scale": min(weight_scales, key=lambda s: abs(s - weight_scale))}
     chart = static.view("norms", {"type": "line", "point": True}, "layer j (1 = input, n+1 = output)",
                         "mean ||δj||₂ (log scale)", log_y=True, width=560, height=300,
                         encoding={"strokeDash": {"field": "series", "type": "nominal", "title": None}})
@@ -88,5 +94,4 @@ def gradient_norm_twin(profile, depths=TWIN_DEPTHS, weight_scales=TWIN_WEIGHT_SC
                              "weight_scale": list(weight_scales), "residual": [False, True]},
                             static.with_caption(chart, width=560),
                             labels={"depth": "depth n", "activation": "σ", "weight_scale": "weight scale"},
-                            start={"depth": 20 if 20 in depths else depths[0],
-                                   "weight_scale": 1.0 if 1.0 in weight_scales else weight_scales[0]})
+                            start=start)
