@@ -156,3 +156,25 @@ def test_twins_refuse_what_their_widgets_refuse():
         grid = sublevel.linear_grid(1, points=11)
         topology.sublevel_twin({"g": grid}, {"g": sublevel.sublevel_panels(grid, [0.5])}, level_step=0)
     assert math.isclose(static.FILTER_TOLERANCE, 1e-6)
+
+
+def test_regulariser_twin_shows_each_fit_and_the_norms_of_its_regulariser():
+    from lecturelib import data
+    from lecturelib.widgets import regularisation
+
+    split = data.regression_1d(noise=0.3)
+    grid_x = np.linspace(-1, 1, 6)
+
+    def entry(k):
+        return {"grid": grid_x, "prediction": k * grid_x, "weight_norm": 10.0 - k, "zero_weights": 0,
+                "train_mse": 0.1, "test_mse": 0.2}
+
+    grid = {("none", 0.0): entry(0), ("l2", 0.01): entry(1), ("l2", 0.1): entry(2), ("l1", 0.01): entry(3),
+            ("l1", 0.1): entry(4)}
+    twin = regularisation.regulariser_twin(grid, split)
+    rows = _rows_at(twin, kind="l1", level=1)
+    fit = next(r for r in rows if r.get("series") == "regularised fit")
+    np.testing.assert_allclose(fit["y"], static.every(4 * grid_x, 2), rtol=5e-4)
+    norms = [(r["strength"], r["y"], r["series"]) for r in rows if r["panel"] == "norms"]
+    assert norms == [("0.01", 7.0, "other"), ("0.1", 6.0, "selected")]
+    assert {p["name"]: p["value"] for p in twin.spec["params"]} == {"kind": "l2", "level": 1}

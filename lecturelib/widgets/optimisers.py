@@ -120,14 +120,15 @@ def trajectory_twin(compute, functions: dict, optimisers, lrs=(0.002, 0.005, 0.0
             isinstance(f, TestFunction) and f.dim == 2 for f in functions.values()):
         raise TypeError("functions must be a non-empty dict of name -> 2-D lecturelib.optim.TestFunction")
     optimisers = list(optimisers)
+    palette = [figures.optimiser_color(name, k) for k, name in enumerate(optimisers)]
     colors = {"field": "series", "type": "nominal", "title": "optimiser",
-              "scale": {"domain": optimisers, "range": [figures.optimiser_color(n, k) for k, n in enumerate(optimisers)]}}
+              "scale": {"domain": optimisers, "range": palette}}
     background = static.heatmap("background", "x₁", "x₂", "log10 (f - f*)", title="Trajectories over the function",
                                 width=320, height=320)
     background["transform"].insert(0, {"filter": "datum.background === objective"})
-    paths = static.overlay(background, static.view("path", {"type": "line", "point": {"size": 12}, "clip": True}, "", "",
-                                                   arrays=("x", "y", "k"), encoding={"color": colors,
-                                                                                     "order": {"field": "k"}}))
+    iterates = static.view("path", {"type": "line", "point": {"size": 12}, "clip": True}, "", "",
+                           arrays=("x", "y", "k"), encoding={"color": colors, "order": {"field": "k"}})
+    paths = static.overlay(background, iterates)
     gaps = static.view("gap", "line", "step t", "f(x_t) - f* (log)", log_y=True, encoding={"color": colors},
                        title="Distance to the minimum value", width=320, height=320)
     return static.live_twin(functools.partial(trajectory_records, compute, functions, optimisers, steps),

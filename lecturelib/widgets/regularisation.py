@@ -101,6 +101,7 @@ def regulariser_twin(grid: dict, data):
     levels = {len(values) for values in strengths.values()}
     if not strengths or len(levels) != 1:
         raise ValueError("grid must hold the same number of strengths for every regulariser")
+    count = levels.pop()
     fit = static.overlay(
         static.view("test", {"type": "point", "size": 10, "opacity": 0.5}, "input x", "output m(x; θ)",
                     title="The fit (dashed: no regulariser)"),
@@ -114,7 +115,7 @@ def regulariser_twin(grid: dict, data):
                                            "scale": {"domain": ["other", "selected"],
                                                      "range": [plotting.color_for(0), plotting.color_for(3)]}}})
     return static.live_twin(functools.partial(regulariser_records, grid, data),
-                            {"kind": ["none", *strengths], "level": list(range(levels.pop()))},
+                            {"kind": ["none", *strengths], "level": list(range(count))},
                             static.with_caption(static.side_by_side(fit, bars)),
                             labels={"kind": "regulariser", "level": "strength"},
-                            start={"kind": next(iter(strengths)), "level": 1 if len(next(iter(strengths.values()))) > 1 else 0})
+                            start={"kind": next(iter(strengths)), "level": min(1, count - 1)})

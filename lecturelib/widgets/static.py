@@ -170,7 +170,8 @@ def twin_spec(rows: list, settings: dict, chart: dict, labels: dict, start: dict
     return {"$schema": SCHEMA, "data": {"values": rows}, "params": params,
             "transform": [{"filter": f"datum.shared === true || ({_selected(settings)})"}], **chart,
             "config": {"range": {"category": COLORS}, "view": {"stroke": None},
-                       "title": {"fontSize": 13, "anchor": "start"}, "axis": {"labelFontSize": 11, "titleFontSize": 12}}}
+                       "title": {"fontSize": 13, "anchor": "start"},
+                       "axis": {"labelFontSize": 11, "titleFontSize": 12}}}
 
 
 class LiveTwin:
@@ -265,7 +266,8 @@ def view(panel: str, mark, x_title: str, y_title: str, *, title=None, color: str
     """A view of the records with ``panel == panel``: ``mark`` ("line", "point", "rect", or a mark
     dict) at ``x, y``, coloured by ``color`` (a nominal field; None for the mark's own colour).
     ``title`` may be a string or ``{"expr": ...}`` over the settings; ``encoding`` adds or replaces
-    channels (``None`` removes one); ``arrays`` are the fields the panel's records hold as arrays (``()`` for scalars)."""
+    channels (``None`` removes one); ``arrays`` are the fields the panel's records hold as arrays
+    (``()`` for scalars)."""
     channels = {"x": _axis("x", x_title, log_x, x_domain), "y": _axis("y", y_title, log_y, y_domain)}
     if color is not None:
         channels["color"] = {"field": color, "type": "nominal", "title": None}
@@ -302,13 +304,15 @@ def heatmap(panel: str, x_title: str, y_title: str, z_title: str, *, log: bool =
     """A view of :func:`grid_cells` records, coloured by ``z`` (viridis; ``log`` for a log scale)."""
     colour = {"field": "z", "type": "quantitative", "title": z_title,
               "scale": {"scheme": "viridis", **({"type": "log"} if log else {})}}
-    encoding = {"x": {"field": "left", "type": "quantitative", "title": x_title, "scale": {"zero": False, "nice": False}},
+    tight = {"zero": False, "nice": False}
+    encoding = {"x": {"field": "left", "type": "quantitative", "title": x_title, "scale": tight},
                 "x2": {"field": "right"},
-                "y": {"field": "bottom", "type": "quantitative", "title": y_title, "scale": {"zero": False, "nice": False}},
+                "y": {"field": "bottom", "type": "quantitative", "title": y_title, "scale": tight},
                 "y2": {"field": "top"}, "color": colour} | options.pop("encoding", {})
     spec = view(panel, "rect", x_title, y_title, color=None, arrays=("x", "y", "z"), encoding=encoding, **options)
-    spec["transform"] += [{"calculate": "datum.x - datum.dx", "as": "left"}, {"calculate": "datum.x + datum.dx", "as": "right"},
-                          {"calculate": "datum.y - datum.dy", "as": "bottom"}, {"calculate": "datum.y + datum.dy", "as": "top"}]
+    edges = {"left": "datum.x - datum.dx", "right": "datum.x + datum.dx",
+             "bottom": "datum.y - datum.dy", "top": "datum.y + datum.dy"}
+    spec["transform"] += [{"calculate": formula, "as": name} for name, formula in edges.items()]
     return spec
 
 
