@@ -200,15 +200,14 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
 
 
 def _candidates(pointwise, vectorised, chunk_size, X, elements, batch_size) -> dict:
-    """``(engine, chunk) -> factory``: the per-point path first, then the vectorised path at the
-    given chunk, or at its default chunk and a quarter of it."""
+    """``(engine, chunk) -> factory``: the vectorised path at the given chunk (or at its default
+    chunk and a quarter of it), then the per-point path."""
     if chunk_size is None:
         samples = min(len(X), batch_size or len(X))
         default = default_chunk(X.device.type, samples, elements)
         chunks = [default] + ([default // 4] if default >= 8 else [])
     else:
         chunks = [chunk_size]
-    candidates = {("loop", None): pointwise}
-    for chunk in chunks:
-        candidates[("vmap", chunk)] = lambda chunk=chunk: vectorised(chunk)
+    candidates = {("vmap", chunk): (lambda chunk=chunk: vectorised(chunk)) for chunk in chunks}
+    candidates[("loop", None)] = pointwise
     return candidates

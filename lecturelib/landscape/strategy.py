@@ -3,9 +3,10 @@ r"""How ``engine="auto"`` chooses between the per-point and the vectorised path:
 Which path is faster depends on the model, the data, the device and the machine, not on one
 threshold of multiply-adds: the vectorised path wins where per-point overhead dominates (tiny
 models, many points), the per-point path as soon as one point is a real amount of work. So the
-first grid points are evaluated by each candidate in turn — the per-point path, and the
-vectorised path at its default chunk size and a quarter of it — each candidate timed per point
-on its own slice of the grid, and the rest of the grid goes to the fastest. No point is
+first grid points are evaluated by each candidate in turn — the vectorised path at its default
+chunk size and a quarter of it, then the per-point path — each candidate timed per point on its
+own slice of the grid (for at least :data:`MEASURE_SECONDS`, or until it is plainly slower, at
+more than twice the best time per point so far), and the rest of the grid goes to the fastest. No point is
 evaluated twice: the measured slices are part of the result. The decision is remembered per
 model class, parameter shapes and dtypes, data shape, number of directions, batch size and
 device (:func:`decision_key`), so later surfaces of the same model skip the measurement.
@@ -45,11 +46,14 @@ def _clock(device) -> float:
     return time.perf_counter()
 
 
-def _timed_slices(evaluate, coefficients, start, device, pieces, least_points):
+def _timed_slices(evaluate, coefficients, start, device, pieces, least_points, give_up):
     """Evaluate growing slices from ``start`` until ``MEASURE_SECONDS`` have passed (at least
-    ``least_points`` points); append results to ``pieces``; return ``(seconds per point, next start)``."""
+    ``least_points`` points), or until the time per point exceeds ``give_up``; append results to
+    ``pieces``; return ``(seconds per point, next start)``."""
     points, seconds, size = 0, 0.0, max(1, least_points)
     while start < len(coefficients) and (seconds < MEASURE_SECONDS or points < least_points):
+        if points and seconds / points > give_up:
+            break
         stop = min(start + size, len(coefficients))
         began = _clock(device)
         pieces.append(evaluate(coefficients[start:stop]))
@@ -63,7 +67,8 @@ def choose_and_evaluate(coefficients, candidates: dict, key: tuple, device):
     """Evaluate every row of ``coefficients`` ``(P, K)``, choosing the candidate by measurement.
 
     ``candidates`` maps ``(engine, chunk_size)`` to a zero-argument factory of its evaluator
-    (``evaluate(c) -> (loss, accuracy)``); the first is the per-point path, warmed up on one point.
+    (``evaluate(c) -> (loss, accuracy)``); the per-point path (engine ``"loop"``) is warmed up on
+    one point first, which is kept but not timed.
     Returns ``(loss, accuracy, (engine, chunk_size))``.
     """
     decision = _DECISIONS.get(key)
@@ -71,15 +76,16 @@ def choose_and_evaluate(coefficients, candidates: dict, key: tuple, device):
         loss, acc = candidates[decision]()(coefficients)
         return loss, acc, decision
     pieces, start, timings, evaluators = [], 0, {}, {}
-    for index, (choice, factory) in enumerate(candidates.items()):
+    for choice, factory in candidates.items():
         if start >= len(coefficients):
             break
         evaluators[choice] = evaluate = factory()
-        if index == 0:  # the first point pays the allocations; it is kept, not timed
-            pieces.append(evaluate(coefficients[:1]))
-            start = 1
+        if choice[0] == "loop":  # its first point pays the allocations: kept, not timed
+            pieces.append(evaluate(coefficients[start:start + 1]))
+            start += 1
         least = choice[1] or 1  # a vectorised candidate is timed on at least one full chunk
-        timings[choice], start = _timed_slices(evaluate, coefficients, start, device, pieces, least)
+        give_up = 2 * min(timings.values()) if timings else float("inf")
+        timings[choice], start = _timed_slices(evaluate, coefficients, start, device, pieces, least, give_up)
     best = min(timings, key=timings.get) if timings else next(iter(candidates))
     if len(timings) == len(candidates):
         _DECISIONS[key] = best
