@@ -103,10 +103,15 @@ def test_a_linear_two_layer_cnn_is_the_trace_form_with_a_rank_r_matrix():
     alpha = torch.randn(K, r, 36, generator=g, dtype=torch.float64)                # alpha_{k,j,p}
     responses = F.conv2d(images, filters).flatten(2)                               # (N, r, P)
     cnn = torch.einsum("kjp,njp->nk", alpha, responses)
-    A = torch.einsum("kjp,jd->kpd", alpha, filters.reshape(r, 9))                  # (K, P, m)
+    A = convex.linear_cnn_weight(filters, alpha)                                   # (K, P, m)
     Z = _plain_features()(images)
     torch.testing.assert_close(convex.ccnn_scores(A, Z), cnn, atol=1e-12, rtol=0)
     assert int(torch.linalg.matrix_rank(A.reshape(K * 36, 9))) <= r
+
+
+def test_linear_cnn_weight_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="readout"):
+        convex.linear_cnn_weight(torch.zeros(2, 1, 3, 3), torch.zeros(3, 4, 36))
 
 
 def test_loss_and_gradient_match_autograd():

@@ -36,3 +36,24 @@ def test_checkers_reject_misuse():
     with pytest.raises(TypeError, match="answer must be a number"):
         check_close(object(), 1.0, "x")
     assert ExerciseResult(False, "m").__repr__() == "Not yet: m"
+
+
+# ---------------------------------------------------------------- convexification
+
+def test_singular_value_projection_checker_accepts_the_library_and_names_each_mistake():
+    from lecturelib import convex
+    from lecturelib.exercises import convexification as ex
+
+    assert ex.check_singular_value_projection(lambda s, r: convex.project_l1_ball(s, r)).passed
+    for mistake, phrase in [
+        (lambda s, r: torch.clamp(s - (s.sum() - r) / len(s), min=0), "returned unchanged"),
+        (lambda s, r: s - torch.tensor(ex._threshold(s.numpy(), r)), "clamp at zero"),
+        (lambda s, r: s * min(1.0, r / float(s.sum())), "rescales"),
+        (lambda s, r: s, "expected"),
+    ]:
+        result = ex.check_singular_value_projection(mistake)
+        assert not result.passed and phrase in result.message
+    raised = ex.check_singular_value_projection(lambda s, r: 1 / 0)
+    assert not raised.passed and "ZeroDivisionError" in raised.message
+    with pytest.raises(TypeError, match="project"):
+        ex.check_singular_value_projection("not a function")

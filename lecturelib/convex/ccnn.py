@@ -30,13 +30,28 @@ from lecturelib.convex.features import PatchKernelFeatures
 from lecturelib.convex.projections import project_nuclear_ball
 from lecturelib.device import resolve_device
 
-__all__ = ["CCNNFit", "ccnn_scores", "ccnn_loss_and_gradient", "project_weight", "fit_ccnn",
+__all__ = ["CCNNFit", "linear_cnn_weight", "ccnn_scores", "ccnn_loss_and_gradient", "project_weight", "fit_ccnn",
            "ccnn_filters", "next_layer_input"]
+
+
+def linear_cnn_weight(filters: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
+    """The matrix of a two-layer linear CNN: A_k = sum_j w_j alpha_{k,j}^T, as (K, P, m).
+
+    ``filters`` (r, C, s, s) are the w_j, ``readout`` (K, r, P) the alpha_{k,j,p}; then
+    sum_j sum_p alpha_{k,j,p} w_j^T z_p(x) = tr(Z(x)^T A_k) (:func:`ccnn_scores`), and the (KP, m)
+    matricisation of A is a sum of r outer products, so its rank is at most r.
+    """
+    _checks.check_tensor("filters", filters, ndim=4, floating=True, finite=True)
+    _checks.check_tensor("readout", readout, ndim=3, floating=True, finite=True)
+    if readout.shape[1] != filters.shape[0]:
+        raise ValueError(f"readout must have shape (K, {filters.shape[0]}, P) for {filters.shape[0]} filters, "
+                         f"got {tuple(readout.shape)}")
+    return torch.einsum("kjp,jd->kpd", readout, filters.flatten(1))
 
 
 def ccnn_scores(weight: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     """f_k(x_i) = tr(Z(x_i)^T A_k): weight (K, Q, m), Z (N, Q, m) -> scores (N, K)."""
-    return torch.einsum("nqm,kqm->nk", Z, weight)
+    return Z.flatten(1) @ weight.flatten(1).T                              # (N, Qm) @ (Qm, K)
 
 
 def ccnn_loss_and_gradient(weight: torch.Tensor, Z: torch.Tensor, labels: torch.Tensor
@@ -50,7 +65,7 @@ def ccnn_loss_and_gradient(weight: torch.Tensor, Z: torch.Tensor, labels: torch.
     loss = F.cross_entropy(scores, labels, reduction="sum")
     residual = torch.softmax(scores, dim=1)
     residual[torch.arange(len(labels), device=labels.device), labels] -= 1  # p - onehot
-    return loss, torch.einsum("nk,nqm->kqm", residual, Z)
+    return loss, (residual.T @ Z.flatten(1)).reshape(weight.shape)         # (K, N) @ (N, Qm)
 
 
 def project_weight(weight: torch.Tensor, radius: float) -> torch.Tensor:

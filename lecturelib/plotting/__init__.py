@@ -12,6 +12,7 @@ results they are handed, and never train or compute what they show:
 - :mod:`~lecturelib.plotting.trajectories`: optimisers' paths over a test function's contours;
 - :mod:`~lecturelib.plotting.regularisation`: fits and weight norms under each regulariser;
 - :mod:`~lecturelib.plotting.topology`: sublevel sets with their components coloured, and N_λ;
+- :mod:`~lecturelib.plotting.convexification`: the rank set and the nuclear-norm ball, objectives, radius sweeps;
 - :mod:`~lecturelib.plotting.readability`: how tall a figure's text is in the book's column.
 """
 
