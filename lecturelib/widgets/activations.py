@@ -77,12 +77,14 @@ def kink_twin(curves: dict, data: DataSplit):
         raise ValueError("curves must be the non-empty dict returned by experiments.activations.fit_curves")
     names = list(dict.fromkeys(name for name, _ in curves))
     widths = sorted({width for _, width in curves})
+    grid = next(iter(curves.values())).grid[:, 0]
+    span = (float(grid.min()), float(grid.max()))  # fixed: a smooth fit has no kinks to draw
     chart = static.overlay(
         static.view("kinks", {"type": "rule", "color": plotting.PALETTE["sky"], "opacity": 0.8}, "input x", "",
-                    color=None, arrays=("x",), encoding={"y": None}, width=560, height=300),
-        static.view("fit", {"type": "line", "strokeWidth": 2}, "input x", "output m(x; θ)"),
+                    color=None, arrays=("x",), encoding={"y": None}, x_domain=span, width=560, height=300),
+        static.view("fit", {"type": "line", "strokeWidth": 2}, "input x", "output m(x; θ)", x_domain=span),
         static.view("data", {"type": "point", "filled": True, "color": "black"}, "input x", "output m(x; θ)",
-                    color=None))
+                    color=None, x_domain=span))
     return static.live_twin(functools.partial(kink_records, curves, data), {"activation": names, "width": widths},
                             static.with_caption(chart, width=560),
                             start={"activation": "leaky_relu" if "leaky_relu" in names else names[0],
