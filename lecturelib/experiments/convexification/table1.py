@@ -193,13 +193,13 @@ def format_table1(result: Table1) -> str:
     """Rows of 'mean (spread) | paper' test errors in percent, one column per variant."""
     check_type("result", result, Table1, "a Table1")
     paper_index = [VARIANTS.index(v) for v in result.variants]
-    header = f"{'':14s}" + "".join(f"{v:>18s}" for v in result.variants)
-    lines = [header, f"{'':14s}" + "".join(f"{'ours (spread) paper':>18s}" for _ in result.variants)]
+    header = f"{'':14s}" + "".join(f"{v:>21s}" for v in result.variants)
+    lines = [header, f"{'':14s}" + "".join(f"{'ours (spread)  paper':>21s}" for _ in result.variants)]
     for row in ROWS:
         mean, spread = 100 * result.mean(row), 100 * result.spread(row)
         cells = []
         for k, i in enumerate(paper_index):
             ours = f"{mean[k]:.1f}" + (f" ({spread[k]:.1f})" if result.errors[row].shape[1] > 1 else "")
-            cells.append(f"{ours:>12s} {PAPER_TABLE1[row][i]:5.2f}")
+            cells.append(f"  {ours:>12s} {PAPER_TABLE1[row][i]:6.2f}")
         lines.append(f"{row:14s}" + "".join(cells))
     return "\n".join(lines)
