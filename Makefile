@@ -24,7 +24,7 @@ NB_WORKERS ?= 2
 # An ATEN_CPU_CAPABILITY already set in the environment (avx2, avx512, ...) is used instead.
 NB_CPU_CAPABILITY ?= $(or $(ATEN_CPU_CAPABILITY),default)
 
-.PHONY: mutation portability book test test-unit test-full test-notebooks test-book test-browser lab execute venv vendor clean help
+.PHONY: mutation portability book test test-unit test-full test-notebooks test-book test-browser lab execute venv vendor clean help student pdf
 
 help:
 	@echo "make book            install (first time) and build the HTML book into _build/html"
@@ -33,6 +33,7 @@ help:
 	@echo "make lab             open the notebooks in JupyterLab"
 	@echo "make student         the student edition (answers replaced by stubs) in _build/student/"
 	@echo "make book SOLUTIONS=hide                  build the HTML without the exercises' solutions"
+	@echo "make pdf             the whole book as a PDF in _build/latex/ (needs TeX Live, see README)"
 	@echo "make test-notebooks NB=book/activations   re-execute and check one chapter"
 	@echo "make execute NB=book/activations          re-execute and store one chapter's outputs"
 	@echo "make portability NB=book/activations      run it under each CPU capability; list checked cells that differ"
@@ -107,6 +108,18 @@ test-book: $(STAMP) $(VENDOR_STAMP) student
 
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -q -rs -m browser tests/test_browser.py tests/test_jupyterlab.py
+
+# The whole book as one PDF through Jupyter Book's LaTeX builder (XeLaTeX: the text has Greek and
+# mathematical symbols), from the stored outputs; needs TeX Live from Debian (see README). Not in
+# `make test`. Sphinx's own LaTeX layout: Jupyter Book's class needs bbm.sty, which only Debian's
+# texlive-fonts-extra (1.4 GB) has.
+pdf: $(STAMP) student
+	@mkdir -p _build
+	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' -e 's|^\(    stored_runtimes:\) _ext$$|\1 ../_ext|' \
+	  _config.yml > _build/_config.pdf.yml
+	printf 'latex:\n  latex_engine: xelatex\n  use_jupyterbook_latex: false\n  latex_documents:\n    targetname: book.tex\n' >> _build/_config.pdf.yml
+	$(RUN) $(BIN)/jupyter-book build . --builder pdflatex --config _build/_config.pdf.yml
+	@echo "The PDF is at $(CURDIR)/_build/latex/book.pdf"
 
 # The student edition: every notebook with its exercises' answers replaced by stubs, and the zip
 # the book links to (scripts/student_edition.py).
