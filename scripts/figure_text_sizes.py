@@ -38,7 +38,8 @@ def stored_figures(notebook: Path):
 
 def notebooks(paths):
     for path in map(Path, paths or [ROOT / "book"]):
-        yield from sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+        found = sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+        yield from (notebook for notebook in found if ".ipynb_checkpoints" not in notebook.parts)
 
 
 def main(argv=None):
