@@ -19,7 +19,7 @@ from lecturelib import _checks, convex, data, models, train
 
 __all__ = ["PATCH", "POOL", "digit_images", "patch_features", "step_size", "projected_gradient",
            "random_starts", "cnn1_losses", "RadiusPoint", "radius_sweep", "cnn_radius_bound",
-           "random_cnn_nuclear_ratios", "KernelPoint", "kernel_layer"]
+           "random_cnn_nuclear_ratios", "KernelPoint", "kernel_layer", "kernel_grid"]
 
 PATCH, POOL = 3, 2
 
@@ -39,23 +39,29 @@ def patch_features(images: torch.Tensor, kernel: str = "linear", n_features: int
                                       bandwidth=1.0, seed=seed).fit(images.float()).to(images.dtype)
 
 
-def step_size(features: convex.PatchKernelFeatures, images: torch.Tensor) -> float:
-    """1 / L for the mean logistic loss, L = lambda_max(diag(p) - p p^T) lambda_max(Z^T Z / n) <= lambda_max(Z^T Z / n) / 2.
+def step_size(features: convex.PatchKernelFeatures, images: torch.Tensor, iterations: int = 100) -> float:
+    """1 / L for the mean logistic loss, with L = lambda_max(Z^T Z / n) / 2.
 
     The Hessian of the softmax cross-entropy in the scores has eigenvalues at most 1/2, so with
     the features as an (n, Qm) matrix Z the gradient of L(A) is Lipschitz with this constant, and
-    projected gradient with step 1/L never increases the objective.
+    projected gradient with step 1/L never increases the objective. lambda_max comes from
+    ``iterations`` power iterations, enlarged by 5 % so that the step stays below 1/L.
     """
     Z = features(images).reshape(len(images), -1).double()
-    return float(2.0 / torch.linalg.eigvalsh(Z.T @ Z / len(images)).max())
+    v = torch.ones(Z.shape[1], dtype=torch.float64)
+    for _ in range(iterations):
+        v = Z.T @ (Z @ v)
+        v = v / v.norm()
+    largest = float(v @ (Z.T @ (Z @ v))) / len(images)
+    return 2.0 / (1.05 * largest)
 
 
 def projected_gradient(features, split: data.DataSplit, radius: float, steps: int = 300,
-                       init: torch.Tensor | None = None) -> convex.CCNNFit:
-    """Full-batch projected gradient on the ball of ``radius``, step 1/L, features kept in memory, float64."""
+                       init: torch.Tensor | None = None, dtype: torch.dtype = torch.float64) -> convex.CCNNFit:
+    """Full-batch projected gradient on the ball of ``radius``, step 1/L, features kept in memory."""
     return convex.fit_ccnn(features, split.X_train, split.y_train, radius=radius, lr=step_size(features, split.X_train),
                            epochs=steps, batch_size=None, init=init, in_memory=True, chunk_size=2048,
-                           device="cpu", dtype=torch.float64)
+                           device="cpu", dtype=dtype)
 
 
 def random_starts(features, split: data.DataSplit, radius: float, starts: int = 5, steps: int = 300,
@@ -138,10 +144,22 @@ class KernelPoint:
     test_error: float
 
 
-def kernel_layer(split: data.DataSplit, radius: float, n_features: int, steps: int = 60,
+def kernel_layer(split: data.DataSplit, radius: float, n_features: int, steps: int = 40,
                  features: convex.PatchKernelFeatures | None = None) -> KernelPoint:
-    """A CCNN-1 on random Fourier features of the patches: the widget's computation."""
+    """A CCNN-1 on random Fourier features of the patches, ``steps`` of projected gradient in float32:
+    the widget's computation."""
     features = features or patch_features(split.X_train, "rbf", n_features)
-    fit = projected_gradient(features, split, radius, steps)
+    fit = projected_gradient(features, split, radius, steps, dtype=torch.float32)
     return KernelPoint(radius, n_features, fit.singular_values().numpy(), fit.error(split.X_train, split.y_train),
                        fit.error(split.X_test, split.y_test))
+
+
+def kernel_grid(split: data.DataSplit, radii, feature_counts, steps: int = 40) -> dict:
+    """``{(radius, n_features): KernelPoint}`` over the grid, the features built once per count."""
+    points = {}
+    for n_features in feature_counts:
+        features = patch_features(split.X_train, "rbf", int(n_features))
+        for radius in radii:
+            points[(float(radius), int(n_features))] = kernel_layer(split, float(radius), int(n_features), steps,
+                                                                    features)
+    return points
