@@ -79,8 +79,8 @@ def top_layer_setting(full: bool | None = None) -> TopLayerSetting:
                                kernel_size=3, seeds=(0, 1, 2), cnn_epochs=30, cnn_lr=1e-3, batch_size=128,
                                ccnn_features=2000, ccnn_radius=100.0, ccnn_lr=1.0, ccnn_steps=500)
     return TopLayerSetting(source="digits", n_train=800, n_test=500, size=20, filters=(16, 32), kernel_size=5,
-                           seeds=(0, 1, 2), cnn_epochs=15, cnn_lr=3e-3, batch_size=50, ccnn_features=300,
-                           ccnn_radius=100.0, ccnn_lr=1.5, ccnn_steps=150)
+                           seeds=(0, 1, 2), cnn_epochs=10, cnn_lr=3e-3, batch_size=50, ccnn_features=200,
+                           ccnn_radius=60.0, ccnn_lr=1.5, ccnn_steps=100)
 
 
 def top_layer_data(setting: TopLayerSetting) -> DataSplit:
@@ -135,7 +135,7 @@ def convexify_top_layer(model: models.ShallowCNN, split: DataSplit, setting: Top
     maps = frozen_features(model, split.X_train)                            # (N, r, h, w)
     return convex.fit_ccnn(top_features(maps, setting), maps, split.y_train, n_classes=10,
                            radius=setting.ccnn_radius, lr=setting.ccnn_lr, epochs=setting.ccnn_steps,
-                           batch_size=None, in_memory=True)
+                           batch_size=None, in_memory=True, chunk_size=1024)
 
 
 @dataclass(frozen=True)
