@@ -192,6 +192,7 @@ def test_smallest_text_is_legible_at_the_column_width(layout):
     try:
         smallest = readability.smallest_text(fig)
         assert smallest.css_px >= MIN_PX, f"{smallest.text!r} is {smallest.css_px:.1f} px at the column width"
+        assert readability.overlapping_texts(fig) == []
     finally:
         plt.close(fig)
 
@@ -240,6 +241,25 @@ def test_only_drawn_texts_are_measured():
     assert {s.points for s in sizes} == {12.0, 14.0}
 
 
+def test_overlapping_titles_are_found_and_contour_labels_left_out():
+    fig, axes = plotting.subplots(1, 3)
+    for ax in axes:
+        ax.plot([0, 1], [0, 1])
+    axes[0].set_title("Sigmoid and tanh squash; the ReLU family grows")  # wider than its panel
+    axes[1].set_title("Sigmoid's slope never exceeds 0.25")
+    assert readability.overlapping_texts(fig) == [("Sigmoid and tanh squash; the ReLU family grows",
+                                                   "Sigmoid's slope never exceeds 0.25")]
+    axes[0].set_title("Sigmoid and tanh squash")
+    assert readability.overlapping_texts(fig) == []
+    plt.close(fig)
+    fig, ax = plotting.subplots()
+    x = np.linspace(-1, 1, 41)
+    lines = ax.contour(x, x, x[None] ** 2 + x[:, None] ** 2, levels=40)
+    labels = ax.clabel(lines, fontsize=10)  # forty labels on crowded rings: some overlap, none counted
+    assert len(labels) > 10 and readability.overlapping_texts(fig) == []
+    plt.close(fig)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="png"):
         readability.png_width(b"GIF89a" + bytes(30))
@@ -249,6 +269,8 @@ def test_bad_arguments_are_named():
         readability.text_sizes(plt.gca())
     with pytest.raises(ValueError, match="column_px"):
         readability.displayed_px(10, 100, 700, column_px=0)
+    with pytest.raises(ValueError, match="tolerance_px"):
+        readability.overlapping_texts(plt.figure(), tolerance_px=-1)
     empty = plt.figure()
     with pytest.raises(ValueError, match="no text"):
         readability.smallest_text(empty)

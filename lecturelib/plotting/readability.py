@@ -9,7 +9,9 @@ at its own width or, if wider, scaled down to the content column. A text of ``s`
     \min\Bigl(1, \frac{\text{column px}}{\text{PNG width px}}\Bigr)
 
 tall. :func:`text_sizes` draws the figure as the notebook stores it and measures every text that
-is drawn: titles, axis and tick labels (3-D axes included), legends, colour bars, contour labels.
+is drawn: titles, axis and tick labels (3-D axes included), legends, colour bars, contour labels;
+:func:`overlapping_texts` finds the drawn texts that run into each other (tick labels in a narrow
+panel, the titles of neighbouring panels).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from matplotlib.figure import Figure
 from .._checks import check_positive, check_type
 from .style import COLUMN_PX
 
-__all__ = ["TextSize", "displayed_px", "png_width", "text_sizes", "smallest_text"]
+__all__ = ["TextSize", "displayed_px", "png_width", "text_sizes", "smallest_text", "overlapping_texts"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +97,35 @@ def smallest_text(fig: Figure, column_px: float = COLUMN_PX) -> TextSize:
     if not sizes:
         raise ValueError("fig draws no text: nothing to measure")
     return sizes[0]
+
+
+def _drawn_texts(fig: Figure) -> list:
+    drawn: list = []
+    with _recording_drawn_texts(drawn):
+        fig.savefig(io.BytesIO(), format="png", dpi=fig.dpi, bbox_inches="tight")
+    unique = {id(t): t for t in drawn}
+    return list(unique.values())
+
+
+def overlapping_texts(fig: Figure, tolerance_px: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of texts drawn in ``fig`` whose boxes overlap by more than ``tolerance_px`` (figure px)
+    in both directions; contour labels, which sit on their lines, are left out."""
+    check_type("fig", fig, Figure, "a matplotlib Figure")
+    check_positive("tolerance_px", tolerance_px)
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in _drawn_texts(fig) if not _is_contour_label(t)]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    pairs = []
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            a, b = boxes[i], boxes[j]
+            width = min(a.x1, b.x1) - max(a.x0, b.x0)
+            height = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if width > tolerance_px and height > tolerance_px:
+                pairs.append((texts[i].get_text(), texts[j].get_text()))
+    return pairs
+
+
+def _is_contour_label(text) -> bool:
+    axes = text.axes
+    return axes is not None and any(text in getattr(artist, "labelTexts", ()) for artist in axes.collections)
