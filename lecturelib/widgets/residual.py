@@ -66,7 +66,7 @@ def depth_records(fits, data: DataSplit, depth, architecture) -> list:
     x = static.every(fits.grid[:, 0], 2)
     records = [{"panel": "fit", "series": f"seed {k}", "x": x, "y": static.every(fits.outputs[m][:, 0], 2)}
                for k, m in enumerate(members[architecture])]
-    records += [{"panel": "loss", "series": f"{label} {k}", "architecture": label, "x": fits.epochs,
+    records += [{"panel": "loss", "series": f"{label} {k}", "net": label, "x": fits.epochs,
                  "y": fits.train_loss[:, m]} for label in ARCHITECTURE_COLORS for k, m in enumerate(members[label])]
     final = float(fits.train_loss[-1, members[architecture]].median())
     return records + [_data_records(data), {"panel": "caption", "text": f"{architecture}, depth {depth}: fits of "
@@ -80,7 +80,7 @@ def depth_twin(fits, data: DataSplit):
     if not isinstance(data, DataSplit):
         raise TypeError(f"data must be a DataSplit, got {type(data).__name__}")
     depths = sorted({d for d, label in zip(fits.depths, fits.labels) if label in ARCHITECTURE_COLORS})
-    colors = {"field": "architecture", "type": "nominal", "title": None,
+    colors = {"field": "net", "type": "nominal", "title": None,
               "scale": {"domain": list(ARCHITECTURE_COLORS), "range": list(ARCHITECTURE_COLORS.values())}}
     fit = static.overlay(
         static.view("fit", {"type": "line", "clip": True}, "input x", "output m(x; θ)", color=None,
