@@ -138,16 +138,26 @@ def ccnn_runs(split: DataSplit, setting: Table1Setting) -> CCNNRuns:
     features = _features(split.X_train, setting.ccnn_features[0])
     firsts = [_fit(features, split.X_train, split.y_train, setting.ccnn_radius[0], setting, s) for s in setting.seeds]
     filters = convex.ccnn_filters(firsts[0], CCNN_FILTERS)
-    hidden_train = convex.next_layer_input(features, filters, split.X_train)  # (N, 16, h, w)
-    hidden_test = convex.next_layer_input(features, filters, split.X_test)
+    device = firsts[0].weight.device  # where fit_ccnn trained (and moved the features)
+    hidden_train = convex.next_layer_input(features, filters, split.X_train.to(device))  # (N, 16, h, w)
+    hidden_test = convex.next_layer_input(features, filters, split.X_test.to(device))
     second = _fit(_features(hidden_train, setting.ccnn_features[1]), hidden_train, split.y_train,
                   setting.ccnn_radius[1], setting, setting.seeds[0])
-    train_features, test_features = features(split.X_train), features(split.X_test)  # (N, Q, m), shared
-    errors = tuple(float((convex.ccnn_scores(f.weight, test_features).argmax(dim=1) != split.y_test).double().mean())
-                   for f in firsts)
-    objectives = tuple(float(F.cross_entropy(convex.ccnn_scores(f.weight, train_features), split.y_train))
-                       for f in firsts)
+    weights = [f.weight for f in firsts]
+    test_scores, train_scores = _scores(features, weights, split.X_test), _scores(features, weights, split.X_train)
+    errors = tuple(float((scores.argmax(dim=1).cpu() != split.y_test).double().mean()) for scores in test_scores)
+    objectives = tuple(float(F.cross_entropy(scores.cpu().double(), split.y_train)) for scores in train_scores)
     return CCNNRuns(errors, objectives, second.error(hidden_test, split.y_test))
+
+
+def _scores(features, weights, images):
+    """Class scores ``(N, K)`` of ``images`` under each weight, features streamed once for all of them."""
+    device = weights[0].device
+    chunks = [[] for _ in weights]
+    for _, Z in features.stream(images.to(device)):
+        for chunk, weight in zip(chunks, weights):
+            chunk.append(convex.ccnn_scores(weight, Z.to(weight)))
+    return [torch.cat(chunk) for chunk in chunks]
 
 
 @dataclass(frozen=True)
