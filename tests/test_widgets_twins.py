@@ -178,3 +178,22 @@ def test_regulariser_twin_shows_each_fit_and_the_norms_of_its_regulariser():
     norms = [(r["strength"], r["y"], r["series"]) for r in rows if r["panel"] == "norms"]
     assert norms == [("0.01", 7.0, "other"), ("0.1", 6.0, "selected")]
     assert {p["name"]: p["value"] for p in twin.spec["params"]} == {"kind": "l2", "level": 1}
+
+
+def test_depth_twin_shows_the_fits_of_the_chosen_configuration_and_both_loss_curves():
+    from types import SimpleNamespace
+
+    from lecturelib import data
+    from lecturelib.widgets import residual
+
+    grid = torch.linspace(-1, 1, 5).unsqueeze(1)
+    labels, depths = ["plain", "residual", "plain", "residual"], [2, 2, 4, 4]
+    outputs = torch.stack([m * grid for m in range(4)])  # (members, points, 1): member m draws m x
+    fits = SimpleNamespace(grid=grid, outputs=outputs, epochs=[0, 1, 2], depths=depths, labels=labels,
+                           train_loss=torch.tensor([[1.0, 2.0, 3.0, 4.0]] * 3, dtype=torch.float64))
+    twin = residual.depth_twin(fits, data.regression_1d(noise=0.3))
+    rows = _rows_at(twin, depth=4, architecture="residual")
+    fits_shown = [r for r in rows if r["panel"] == "fit"]
+    assert len(fits_shown) == 1 and fits_shown[0]["y"] == [-3.0, 0.0, 3.0]  # member 3, every other point
+    assert sorted(r["net"] for r in rows if r["panel"] == "loss") == ["plain", "residual"]
+    assert {p["name"]: p["value"] for p in twin.spec["params"]} == {"depth": 4, "architecture": "plain"}
