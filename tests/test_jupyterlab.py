@@ -12,6 +12,8 @@ solutions, sphinx-proof definitions, theorems and proofs, ``{prf:ref}``, ``{doc}
 * every solution starts folded (its body hidden) and opens on a click on its title;
 * JupyterLab's "official Jupyter news" question does not appear (the setting `make lab` writes).
 
+``JUPYTERLAB_TEST_NOTEBOOKS=all`` checks every notebook of the book instead (about 10 s each).
+
 The server gets a fresh settings, workspace and runtime folder, and the environment's settings
 overrides from ``jupyterlab/overrides.json`` (what `make lab` installs); cells are not windowed, so
 that every cell of the notebook is rendered. Skipped without Chromium.
@@ -44,10 +46,13 @@ NOTEBOOKS = {
     "preprocessing/conditioning.ipynb": {"exercises", "proofs"},        # {doc}, {prf:ref}, {cite:t}
     "landscape/batch_size_weight_decay.ipynb": {"exercises"},           # {note}, {ref}
 }
+if os.environ.get("JUPYTERLAB_TEST_NOTEBOOKS") == "all":  # every notebook of the book (slow)
+    NOTEBOOKS = {p.relative_to(ROOT / "book").as_posix(): set() for p in sorted((ROOT / "book").rglob("*.ipynb"))
+                 if ".ipynb_checkpoints" not in p.parts}
 RAW_MYST = re.compile(r"^\s*:(label|class|nonumber|enumerated):|```|\{(cite|prf:\w+|doc|ref|numref|eq|exercise|"
                       r"solution|note|math)(:\w+)?\}")
 START_TIMEOUT_S = 90
-RENDER_TIMEOUT_MS = 90000
+RENDER_TIMEOUT_MS = 180000  # a busy 2-core machine needs long for the largest notebooks
 
 
 def _free_port() -> int:
@@ -155,6 +160,8 @@ def test_solutions_start_folded_and_open_on_a_click(browser, lab, notebook):
     try:
         solutions = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) details.myst-exercise")
         count = solutions.count()
+        if not NOTEBOOKS[notebook] and count == 0:
+            return  # a notebook of the full run without exercises
         assert count > 0, f"{notebook}: no folded solution"
         for i in range(count):
             solution = solutions.nth(i)
