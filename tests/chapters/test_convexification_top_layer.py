@@ -39,6 +39,17 @@ def test_settings():
     models.ShallowCNN((3, 32, 32), 10, full.filters, "relu", full.kernel_size)
     with pytest.raises(TypeError, match="full"):
         tl.top_layer_setting(full="yes")
+    changed = tl.top_layer_setting(full=False, cnn_epochs=2, ccnn_steps=3)
+    assert (changed.cnn_epochs, changed.ccnn_steps) == (2, 3)
+    assert dataclasses.replace(changed, cnn_epochs=small.cnn_epochs, ccnn_steps=small.ccnn_steps) == small
+    with pytest.raises(TypeError, match="epoch"):
+        tl.top_layer_setting(full=False, epoch=3)
+    with pytest.raises(ValueError, match="ccnn_steps"):
+        tl.top_layer_setting(full=False, ccnn_steps=0)
+    with pytest.raises(ValueError, match="ccnn_radius"):
+        tl.top_layer_setting(full=False, ccnn_radius=-1.0)
+    with pytest.raises(ValueError, match="seeds"):
+        tl.top_layer_setting(full=False, seeds=())
 
 
 def test_frozen_features_are_the_first_layer_written_out_in_any_chunks():

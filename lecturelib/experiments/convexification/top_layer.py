@@ -27,13 +27,13 @@ with 3x3 filters so that three unpadded layers fit in 32x32 images (the paper pa
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
 
 from ... import cache, convex, models
-from ..._checks import check_int, check_type
+from ..._checks import check_int, check_positive, check_type
 from ...data import DataSplit, load_cifar10, mnist_variation
 from ...device import is_full_scale
 
@@ -69,15 +69,34 @@ class TopLayerSetting:
         """The CNN's name in the paper's Table 4, e.g. ``"CNN-2"``."""
         return f"CNN-{len(self.filters)}"
 
+    def __post_init__(self):
+        for name in ("n_train", "n_test", "cnn_epochs", "batch_size", "ccnn_features", "ccnn_steps"):
+            check_int(name, getattr(self, name), minimum=1)
+        for name in ("cnn_lr", "ccnn_radius", "ccnn_lr"):
+            check_positive(name, getattr(self, name))
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed, got ()")
 
-def top_layer_setting(full: bool | None = None) -> TopLayerSetting:
+
+def top_layer_setting(full: bool | None = None, **changes) -> TopLayerSetting:
     """The laptop setting (CNN-2 on 800 resized digits) or, under ``LECTURELIB_SCALE=full`` (or
-    ``full=True``), a CNN-3 on all of CIFAR-10 (module docstring)."""
+    ``full=True``), a CNN-3 on all of CIFAR-10 (module docstring), with the fields named in
+    ``changes`` replaced (e.g. ``cnn_epochs=30``)."""
     full = is_full_scale() if full is None else check_type("full", full, bool, "True, False or None")
-    if full:
-        return TopLayerSetting(source="cifar10", n_train=50_000, n_test=10_000, size=32, filters=(32, 32, 64),
-                               kernel_size=3, seeds=(0, 1, 2), cnn_epochs=30, cnn_lr=1e-3, batch_size=128,
-                               ccnn_features=2000, ccnn_radius=100.0, ccnn_lr=1.0, ccnn_steps=500)
+    unknown = sorted(set(changes) - {f.name for f in fields(TopLayerSetting)})
+    if unknown:
+        raise TypeError(f"top_layer_setting got unknown fields {unknown}; TopLayerSetting has "
+                        f"{[f.name for f in fields(TopLayerSetting)]}")
+    return replace(_full_setting() if full else _laptop_setting(), **changes)
+
+
+def _full_setting() -> TopLayerSetting:
+    return TopLayerSetting(source="cifar10", n_train=50_000, n_test=10_000, size=32, filters=(32, 32, 64),
+                           kernel_size=3, seeds=(0, 1, 2), cnn_epochs=30, cnn_lr=1e-3, batch_size=128,
+                           ccnn_features=2000, ccnn_radius=100.0, ccnn_lr=1.0, ccnn_steps=500)
+
+
+def _laptop_setting() -> TopLayerSetting:
     return TopLayerSetting(source="digits", n_train=800, n_test=500, size=20, filters=(16, 32), kernel_size=5,
                            seeds=(0, 1, 2), cnn_epochs=10, cnn_lr=3e-3, batch_size=50, ccnn_features=200,
                            ccnn_radius=60.0, ccnn_lr=1.5, ccnn_steps=100)
