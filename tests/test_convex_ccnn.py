@@ -180,6 +180,20 @@ def test_streamed_and_in_memory_sgd_give_the_same_iterates_and_the_average_stays
     assert not torch.equal(other_seed.weight, runs[0].weight)
 
 
+def test_chunk_passes_train_longer_on_the_same_features_streamed_or_kept():
+    features, images, labels = _problem()
+    runs = [convex.fit_ccnn(features, images, labels, n_classes=3, radius=1.5, lr=0.3, epochs=2, batch_size=5,
+                            chunk_size=16, chunk_passes=3, seed=7, in_memory=kept, dtype=torch.float64)
+            for kept in (False, True)]
+    assert torch.equal(runs[0].weight, runs[1].weight)
+    assert runs[0].steps == 2 * 3 * (4 + 4 + 2)
+    single = convex.fit_ccnn(features, images, labels, n_classes=3, radius=1.5, lr=0.3, epochs=2, batch_size=5,
+                             chunk_size=16, seed=7, dtype=torch.float64)
+    assert single.steps == 2 * 10 and not torch.equal(single.weight, runs[0].weight)
+    with pytest.raises(ValueError, match="chunk_passes"):
+        convex.fit_ccnn(features, images, labels, n_classes=3, chunk_passes=0)
+
+
 def test_sgd_average_is_the_mean_of_the_projected_tail_iterates():
     """With one chunk, one batch per epoch and projection every step, the iterates are those of
     projected gradient descent, and the returned weight is the mean of the last half of them."""
@@ -223,3 +237,18 @@ def test_fit_refuses_bad_arguments():
         convex.fit_ccnn("features", images, labels)
     with pytest.raises(ValueError, match="rank"):
         convex.ccnn_filters(convex.CCNNFit(features, torch.zeros(3, 9, 9), 1.0), rank=10)
+
+
+@pytest.mark.parametrize("normalize,whiten", [(True, True), (False, True), (False, False), (True, False)])
+def test_random_features_by_convolution_equal_the_patch_matrix_route(normalize, whiten):
+    """The convolution route (no patch matrix) against unfold -> normalise -> whiten -> RFF -> pool."""
+    images = _images(n=6, channels=2, size=9, seed=11)
+    images[0, :, :5, :5] = 0.25                                   # a flat patch: norm 0
+    features = convex.PatchKernelFeatures(2, 9, patch_size=3, pool=2, n_features=16, bandwidth=0.7,
+                                          normalize=normalize, whiten=whiten, standardize=False, seed=5)
+    features = features.fit(images).double()
+    patches = features._patch_features(images)                                 # (N, P, d)
+    phi = features.random_features(patches)                                    # (N, P, m)
+    grid = phi.transpose(1, 2).reshape(6, 16, 7, 7)
+    expected = F.avg_pool2d(grid, 2).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(features(images), expected, atol=1e-10, rtol=0)

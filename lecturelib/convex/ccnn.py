@@ -125,7 +125,7 @@ def _check_fit_arguments(features, images, labels, n_classes, radius, lr, epochs
 def fit_ccnn(features: PatchKernelFeatures, images: torch.Tensor, labels: torch.Tensor, *,
              n_classes: int = 10, radius: float = 100.0, lr: float = 0.2, epochs: int = 10,
              batch_size: int | None = 50, project_every: int = 1, average_from: float = 0.5,
-             seed: int = 0, init: torch.Tensor | None = None, chunk_size: int = 256,
+             chunk_passes: int = 1, seed: int = 0, init: torch.Tensor | None = None, chunk_size: int = 256,
              in_memory: bool = False, device=None, dtype: torch.dtype = torch.float32) -> CCNNFit:
     """Train a CCNN layer on fitted ``features`` by projected (stochastic) gradient.
 
@@ -134,9 +134,12 @@ def fit_ccnn(features: PatchKernelFeatures, images: torch.Tensor, labels: torch.
     the objective never increases. An integer ``batch_size`` runs projected SGD as in the paper:
     each epoch visits the chunks of ``chunk_size`` consecutive images in a random order and,
     inside a chunk, mini-batches in a random order (from ``seed``); every ``project_every`` steps
-    A is projected onto the ball; the returned weight is the average of the projected iterates
-    after the first ``average_from`` fraction of the steps (Polyak-Ruppert tail averaging), which
-    lies in the ball because the ball is convex.
+    A is projected onto the ball; the returned weight is the average of the iterates after the
+    first ``average_from`` fraction of the steps (Polyak-Ruppert tail averaging), projected once
+    more (with ``project_every=1`` the average of projected iterates already lies in the convex ball). With ``chunk_passes = k > 1`` each visit of a chunk
+    makes k passes over its mini-batches (a fresh order each) before the next chunk: ``epochs``
+    visits then train for ``k * epochs`` passes over the data while computing the features only
+    ``epochs`` times, which is what makes the streamed run as fast as the in-memory one.
 
     Features are computed chunk by chunk and dropped (``in_memory=False``, the streamed run), or
     computed once and kept, as the authors' implementation does (``in_memory=True``); both visit
@@ -147,6 +150,7 @@ def fit_ccnn(features: PatchKernelFeatures, images: torch.Tensor, labels: torch.
         features, images, labels, n_classes, radius, lr, epochs, batch_size, project_every,
         average_from, chunk_size)
     _checks.check_type("in_memory", in_memory, bool)
+    chunk_passes = _checks.check_int("chunk_passes", chunk_passes, minimum=1)
     seed = _checks.check_seed("seed", seed)
     device = resolve_device(device)
     shape = (n_classes, features.n_positions, features.n_features)
@@ -167,7 +171,7 @@ def fit_ccnn(features: PatchKernelFeatures, images: torch.Tensor, labels: torch.
     if batch_size is None:
         return _full_batch(fit, chunk_features, chunks, labels, lr, epochs)
     return _stochastic(fit, chunk_features, chunks, labels, lr, epochs, batch_size, project_every,
-                       average_from, seed)
+                       average_from, seed, chunk_passes)
 
 
 def _full_batch(fit, chunk_features, chunks, labels, lr, steps):
@@ -185,9 +189,10 @@ def _full_batch(fit, chunk_features, chunks, labels, lr, steps):
     return fit
 
 
-def _stochastic(fit, chunk_features, chunks, labels, lr, epochs, batch_size, project_every, average_from, seed):
+def _stochastic(fit, chunk_features, chunks, labels, lr, epochs, batch_size, project_every, average_from, seed,
+                chunk_passes=1):
     generator = torch.Generator().manual_seed(seed)
-    steps_per_epoch = sum(-(-(rows.stop - rows.start) // batch_size) for rows in chunks)
+    steps_per_epoch = chunk_passes * sum(-(-(rows.stop - rows.start) // batch_size) for rows in chunks)
     total = epochs * steps_per_epoch
     first_averaged = int(average_from * total)
     weight, average, averaged, step = fit.weight, torch.zeros_like(fit.weight), 0, 0
@@ -195,8 +200,9 @@ def _stochastic(fit, chunk_features, chunks, labels, lr, epochs, batch_size, pro
         running, seen = 0.0, 0
         for index in torch.randperm(len(chunks), generator=generator).tolist():
             Z, rows = chunk_features(index), chunks[index]
-            order = torch.randperm(rows.stop - rows.start, generator=generator).to(Z.device)
-            for batch in order.split(batch_size):
+            orders = [torch.randperm(rows.stop - rows.start, generator=generator).to(Z.device)
+                      for _ in range(chunk_passes)]
+            for batch in (batch for order in orders for batch in order.split(batch_size)):
                 loss, gradient = ccnn_loss_and_gradient(weight, Z[batch], labels[rows][batch])
                 weight = weight - lr * gradient / len(batch)
                 step += 1

@@ -148,22 +148,44 @@ class PatchKernelFeatures(nn.Module):
                                     floating=True, finite=True)
 
     def _patch_features(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> phi(z_p) of shape (N, P, m), before pooling."""
+        """(N, C, H, W) -> the preprocessed patches (N, P, C s^2): the reference path, by unfold."""
         patches = extract_patches(images, self.patch_size)                  # (N, P, C s^2)
         if self.normalize:
             patches = normalize_patches(patches)
         if self.whiten:
             patches = patches @ self.whitening.to(patches)
-        if self.random_features is None:
-            return patches
-        return self.random_features(patches)                                # (N, P, m)
+        return patches
+
+    def _random_feature_grid(self, images: torch.Tensor) -> torch.Tensor:
+        """phi(z_p) / sqrt(2/m) = cos(W M z~_p + b) on the patch grid, (N, m, P_H, P_W), by one convolution.
+
+        With z~ = (z - mu 1) / (||z - mu 1|| + 0.1) the contrast-normalised patch, mu its mean and
+        M the whitening matrix, W M z~ = (W M z - mu W M 1) / (||z - mu 1|| + 0.1): the products
+        W M z_p at every position are one ``conv2d`` with the m rows of W M as filters, and mu and
+        ||z - mu 1||^2 = sum z^2 - d mu^2 are box filters of x and x^2. No patch matrix is formed.
+        """
+        rff, s = self.random_features, self.patch_size
+        filters = rff.weight.to(images) @ self.whitening.to(images)          # (m, d): W M
+        u = F.conv2d(images, filters.reshape(-1, self.in_channels, s, s))   # (N, m, P_H, P_W)
+        if self.normalize:
+            d = filters.shape[1]
+            mean = F.avg_pool2d(images, s, stride=1).mean(dim=1, keepdim=True)            # (N, 1, P_H, P_W)
+            square = F.avg_pool2d(images * images, s, stride=1).sum(dim=1, keepdim=True) * (s * s)
+            norm = (square - d * mean * mean).clamp(min=0).sqrt()
+            u = (u - mean * filters.sum(dim=1).reshape(1, -1, 1, 1)) / (norm + 0.1)
+        return torch.cos(u + rff.bias.to(images).reshape(1, -1, 1, 1))
 
     def _pooled(self, images: torch.Tensor) -> torch.Tensor:
-        phi = self._patch_features(images)
+        """Pooled features (N, Q, m), before standardisation."""
         n, (rows, cols) = len(images), self.grid
-        grid = phi.transpose(1, 2).reshape(n, self.n_features, rows, cols)  # (N, m, P_H, P_W)
+        if self.random_features is None:
+            grid = self._patch_features(images).transpose(1, 2).reshape(n, self.n_features, rows, cols)
+            scale = 1.0
+        else:
+            grid = self._random_feature_grid(images)                         # (N, m, P_H, P_W)
+            scale = math.sqrt(2.0 / self.n_features)
         pooled = F.avg_pool2d(grid, self.pool)                              # (N, m, Q_H, Q_W)
-        return pooled.flatten(2).transpose(1, 2)                            # (N, Q, m)
+        return pooled.flatten(2).transpose(1, 2) * scale                    # (N, Q, m)
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor, sample: int = 2000) -> "PatchKernelFeatures":
