@@ -147,6 +147,7 @@ def _fake_candidates(costs, clock, calls):
 def test_auto_keeps_the_candidate_measured_fastest_and_evaluates_each_point_once(monkeypatch, fastest):
     clock, calls = [0.0], []
     monkeypatch.setattr(strategy, "_clock", lambda device: clock[0])
+    monkeypatch.setattr(strategy, "MEASURE_SECONDS", 0.01)  # 10 points of the slow candidates
     costs = {("loop", None): 1e-3, ("vmap", 8): 1e-3, ("vmap", 2): 1e-3}
     costs[fastest] = 1e-4
     coefficients = torch.arange(500.0)[:, None]
@@ -218,3 +219,19 @@ def test_user_loss_reaches_both_paths():
         loss = evaluate_affine(model, X, y, directions, coefficients, loss_fn=doubled, engine=engine_name,
                                device="cpu")[0]
         np.testing.assert_allclose(loss, 2 * plain, rtol=1e-10)
+
+
+def test_first_layer_products_are_kept_per_span_within_the_budget():
+    from lecturelib.landscape.precompute import kept
+
+    calls = []
+
+    def compute(start, stop):
+        calls.append((start, stop))
+        return torch.arange(float(start), float(stop))
+
+    get = kept(compute, budget=5)
+    assert torch.equal(get(0, 3), torch.arange(0.0, 3.0)) and torch.equal(get(0, 3), torch.arange(0.0, 3.0))
+    assert calls == [(0, 3)]  # taken once
+    assert torch.equal(get(3, 6), torch.arange(3.0, 6.0)) and torch.equal(get(3, 6), torch.arange(3.0, 6.0))
+    assert calls == [(0, 3), (3, 6), (3, 6)]  # 3 + 3 > 5 elements: recomputed, not kept

@@ -20,7 +20,7 @@ import copy
 import torch
 from torch import nn
 
-from .precompute import batches, first_layer_terms, without_first_layer
+from .precompute import batches, first_layer_terms, kept, without_first_layer
 
 __all__ = ["pointwise_evaluator"]
 
@@ -94,10 +94,12 @@ def pointwise_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classi
                                                    stacked, moving, n_directions)
     spans = batches(len(X), batch_size)
 
-    def span_terms(start, stop):
+    def compute_terms(start, stop):
         x_in = X[start:stop].reshape((stop - start,) + input_shape)
         terms = first_layer_terms(first_module, first_name, base, stacked, n_directions, x_in)
         return terms if first_moves else terms[:1]  # (K + 1, b, ...) or (1, b, ...)
+
+    span_terms = kept(compute_terms)
 
     @torch.inference_mode()
     def evaluate(coefficients):

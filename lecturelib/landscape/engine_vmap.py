@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, vmap
 
-from .precompute import batches, first_layer_terms, without_first_layer
+from .precompute import batches, first_layer_terms, kept, without_first_layer
 
 __all__ = ["ELEMENT_BUDGET", "CPU_CHUNK_BUDGET", "MAX_CHUNK", "vmap_evaluator", "default_chunk"]
 
@@ -67,11 +67,13 @@ def vmap_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classify, b
 
     batched = vmap(point, in_dims=(0, None, None, None))
 
-    def terms(start, stop):
+    def compute_terms(start, stop):
         if first_name is None:
             return None
         x_in = X[start:stop].reshape((stop - start,) + input_shape)
         return first_layer_terms(first_module, first_name, base, stacked, n_directions, x_in)  # (K + 1, b, ...)
+
+    terms = kept(compute_terms)
 
     @torch.no_grad()
     def evaluate(coefficients):

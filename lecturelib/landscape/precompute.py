@@ -21,7 +21,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["Precomputed", "batches", "first_layer_terms", "without_first_layer"]
+__all__ = ["Precomputed", "batches", "first_layer_terms", "without_first_layer", "kept", "KEPT_ELEMENTS"]
+
+KEPT_ELEMENTS = 2 ** 26  # first-layer products kept between calls, at most (256 MiB in float32)
 
 
 class Precomputed(nn.Module):
@@ -63,3 +65,20 @@ def first_layer_terms(first_module: nn.Module, first_name: str, base: dict, stac
                                     else torch.zeros_like(b0))
         terms.append(functional_call(first_module, layer_params, (x_in,)))
     return torch.stack(terms)
+
+
+def kept(compute, budget: int = KEPT_ELEMENTS):
+    """``compute(start, stop)`` remembered per span while the results kept stay within ``budget``
+    elements, so that evaluating a grid slice by slice takes the first-layer products once."""
+    cache, used = {}, [0]
+
+    def get(start, stop):
+        if (start, stop) in cache:
+            return cache[start, stop]
+        value = compute(start, stop)
+        if value is not None and used[0] + value.numel() <= budget:
+            cache[start, stop] = value
+            used[0] += value.numel()
+        return value
+
+    return get
