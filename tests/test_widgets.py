@@ -25,3 +25,12 @@ def test_interactive_figure_rejects_bad_arguments():
         interactive_figure(print, {})
     with pytest.raises(TypeError, match="control 'a'"):
         interactive_figure(print, {"a": 3})
+
+
+def test_interactive_figure_gives_every_label_the_width_it_needs():
+    # ipywidgets cuts descriptions at a fixed width: "direction seed" showed as "direction ..."
+    controls = {"seed": widgets.IntSlider(description="direction seed"),
+                "kind": widgets.Dropdown(options=["a"], description="regulariser"),
+                "arch": widgets.ToggleButtons(options=["plain", "residual"])}
+    interactive_figure(lambda **values: None, controls)
+    assert all(control.style.description_width == "initial" for control in controls.values())
