@@ -22,7 +22,7 @@ from lecturelib import data, optim, plotting, train  # noqa: E402
 from lecturelib.connectivity import PathProfile  # noqa: E402
 from lecturelib.landscape import LandscapeResult  # noqa: E402
 from lecturelib.plotting import fits, gradients, landscape, layers, paths, readability  # noqa: E402
-from lecturelib.plotting import regularisation, topology, trajectories  # noqa: E402
+from lecturelib.plotting import convexification, regularisation, topology, trajectories  # noqa: E402
 
 MIN_PX = 9.0
 
@@ -180,9 +180,26 @@ def _regularised():
     return fig
 
 
+def _convexification():
+    fig, axes = plotting.subplots(1, 3)
+    convexification.draw_rank_and_ball(axes[0])
+    convexification.draw_objectives(axes[1], [np.exp(-np.arange(50) / 10), np.exp(-np.arange(50) / 20)],
+                                    names=["step 1/L", "step 1/(2L)"], best=0.0)
+    plotting.label(axes[1], "step", "gap to the best objective", "Projected gradient converges")
+    convexification.draw_singular_values(axes[2], [3.0, 1.0, 0.2])
+    return fig
+
+
+def _radius_sweep():
+    fig, pair = plotting.subplots(1, 2)
+    convexification.draw_radius_sweep(pair, [1, 2, 4], [np.array([1.0]), np.array([2.0, 0.5]), np.array([3, 1, 0.4])],
+                                      [0.3, 0.2, 0.1], [0.35, 0.25, 0.2], bound=3.0)
+    return fig
+
+
 LAYOUTS = [_row_of_contours, _grid_of_contours, _filled_pair, _one_surface, _surfaces_side_by_side, _curves,
            _histories, _fits_row, _gradient_norms, _layer_histograms, _layer_trajectories, _paths,
-           _trajectories_pair, _basins, _sublevel_sets, _regularised]
+           _trajectories_pair, _basins, _sublevel_sets, _regularised, _convexification, _radius_sweep]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda f: f.__name__.strip("_"))

@@ -28,7 +28,7 @@ def draw_rank_and_ball(ax, radius: float = 1.0) -> None:
     ax.plot([r, 0], [0, r], "o", color=PALETTE["orange"], ms=8, label="two rank-1 matrices")
     ax.plot([r / 2], [r / 2], "s", color=PALETTE["vermillion"], ms=8, label="their mean: rank 2")
     ax.set_aspect("equal")
-    ax.legend(loc="lower left", fontsize="small")
+    ax.legend(loc="lower left")
     label(ax, "a (first singular value)", "b (second)", "Rank is not convex; its relaxation is")
 
 
@@ -43,7 +43,7 @@ def draw_objectives(ax, objectives, names=None, best: float | None = None, color
     if best is not None:
         ax.set_yscale("log")
     if names is not None:
-        ax.legend(fontsize="small")
+        ax.legend()
 
 
 def draw_radius_sweep(axes, radii, singular_values, train_errors, test_errors, bound: float | None = None) -> None:
