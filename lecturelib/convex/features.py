@@ -201,9 +201,14 @@ class PatchKernelFeatures(nn.Module):
         if self.standardize:
             self.mean.zero_()
             self.scale.fill_(1.0)
-            rows = self._pooled(chosen).reshape(-1, self.n_features)
-            self.mean = rows.mean(dim=0).to(self.mean)
-            self.scale = (rows - self.mean).pow(2).sum(dim=1).mean().sqrt().to(self.scale)
+            # sums over chunks, so that fitting holds no more features than a chunk
+            total, square, count = 0.0, 0.0, 0
+            for start in range(0, len(chosen), 250):
+                rows = self._pooled(chosen[start:start + 250]).reshape(-1, self.n_features).double()
+                total, square, count = total + rows.sum(dim=0), square + rows.pow(2).sum(), count + len(rows)
+            mean = total / count
+            self.mean = mean.to(self.mean)
+            self.scale = (square / count - mean.pow(2).sum()).clamp(min=0).sqrt().to(self.scale)
         self.fitted = True
         return self
 
