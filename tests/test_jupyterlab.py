@@ -123,6 +123,10 @@ def _open(browser, lab, notebook):
         """() => { const cells = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell');
                    return cells.length > 0 && [...cells].every(c => c.querySelector('.myst')); }""",
         timeout=RENDER_TIMEOUT_MS)
+    # KaTeX typesets after the Markdown is rendered; every notebook of the book has maths.
+    page.wait_for_function(
+        "() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell .katex').length > 0",
+        timeout=RENDER_TIMEOUT_MS)
     page.wait_for_timeout(1500)  # the last formulas and the notification area settle
     return page, errors
 
@@ -133,8 +137,15 @@ def _rendered_lines(page) -> list[str]:
         .flatMap(cell => cell.innerText.split('\\n'))""")
 
 
-def _count(page, selector) -> int:
-    return page.locator(f".jp-NotebookPanel:not(.lm-mod-hidden) {selector}").count()
+def _count(page, selector, settle_ms: int = 30000) -> int:
+    """How many ``selector`` the open notebook shows; waits up to ``settle_ms`` for one to appear,
+    since jupyterlab-myst renders a cell again when the kernel connects."""
+    locator = page.locator(f".jp-NotebookPanel:not(.lm-mod-hidden) {selector}")
+    waited = 0
+    while locator.count() == 0 and waited < settle_ms:
+        page.wait_for_timeout(500)
+        waited += 500
+    return locator.count()
 
 
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOKS))
@@ -143,7 +154,7 @@ def test_notebook_renders_its_myst(browser, lab, notebook):
     try:
         raw = [line for line in _rendered_lines(page) if RAW_MYST.search(line)]
         assert raw == [], f"{notebook}: MyST source shown as text: {raw[:5]}"
-        assert _count(page, ".katex") > 0 and _count(page, ".katex-error") == 0
+        assert _count(page, ".katex") > 0 and _count(page, ".katex-error", settle_ms=0) == 0
         if "exercises" in NOTEBOOKS[notebook]:
             assert _count(page, "aside.myst-exercise") > 0
         if "proofs" in NOTEBOOKS[notebook]:
