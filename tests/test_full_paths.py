@@ -35,6 +35,14 @@ NOTEBOOKS = sorted(p.relative_to(BOOK).as_posix() for p in BOOK.rglob("*.ipynb")
 SMOKE_CUTS = {
     "batchnorm/mnist_experiment.ipynb": [  # 50 epochs of the synthetic 300 images: 250 steps, no cut needed
     ],
+    "convexification/mnist_variations.ipynb": [  # the sizes live in table1_setting(): replaced in the copy
+        ("setting = t1.table1_setting()\n",
+         "import dataclasses; setting = dataclasses.replace(t1.table1_setting(), n_train=200, n_test=100, "
+         "cnn_epochs=1, ccnn_epochs=1)\n"),
+    ],
+    "convexification/top_layer.ipynb": [
+        ("(30, 500) if device.is_full_scale()", "(1, 5) if device.is_full_scale()"),
+    ],
     "initialisation/saturation.ipynb": [
         ("(5, 1000, 100_000) if device.is_full_scale()", "(5, 1000, 200) if device.is_full_scale()"),
     ],
