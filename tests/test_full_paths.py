@@ -7,8 +7,8 @@ The stored notebooks are never written: each one is executed as a copy inside a 
 
 The paper-scale sizes of a `full` branch are literal numbers in a notebook cell (the reader sees
 the paper's setting). To execute each full configuration once in seconds, :data:`SMOKE_CUTS` replaces
-those numbers in the copy only - epochs, steps and grid sizes; never depths, widths, data sets or
-models. A cut-down run cannot meet the claims a notebook asserts after paper-scale training, so in a
+those numbers in the copy only - epochs, steps, grid sizes and, where the synthetic files hold fewer
+images than the paper used, the number of images; never depths, widths, data sets or models. A cut-down run cannot meet the claims a notebook asserts after paper-scale training, so in a
 cut notebook an ``AssertionError`` raised by the notebook's own ``assert`` is reported, not failed;
 every other exception fails the test. Notebooks without a `full` branch run unchanged and must pass
 outright.
