@@ -70,6 +70,9 @@ class _Tied(nn.Module):
 def _cases():
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
+    wide = MLP([20, 8, 4], "leaky_relu").double()  # fan-in 20: the per-point path assembles layer 0
+    Xw, yw = torch.randn(30, 20, generator=g), torch.randint(0, 4, (30,), generator=g)
+    yield "wide input, first layer moves", wide, Xw, yw, [L.random_direction(wide, generator=s) for s in (1, 2)], None
     mlp = MLP([3, 8, 6, 4], "leaky_relu").double()
     X, y = torch.randn(30, 3, generator=g), torch.randint(0, 4, (30,), generator=g)
     yield "mlp, first layer moves", mlp, X, y, [L.random_direction(mlp, generator=s) for s in (1, 2)], None
@@ -97,7 +100,7 @@ def _cases():
     yield "tied weights", tied, Xt, yt, [L.random_direction(tied, ignore=None, generator=s) for s in (1, 2)], None
 
 
-CASE_NAMES = ["mlp, first layer moves", "mlp, first layer fixed", "mlp, only the first layer moves (K = 1)",
+CASE_NAMES = ["wide input, first layer moves", "mlp, first layer moves", "mlp, first layer fixed", "mlp, only the first layer moves (K = 1)",
               "mlp, origin override, K = 3", "regression", "resnet, batch-norm state directions", "tied weights"]
 
 
@@ -235,3 +238,12 @@ def test_first_layer_products_are_kept_per_span_within_the_budget():
     assert calls == [(0, 3)]  # taken once
     assert torch.equal(get(3, 6), torch.arange(3.0, 6.0)) and torch.equal(get(3, 6), torch.arange(3.0, 6.0))
     assert calls == [(0, 3), (3, 6), (3, 6)]  # 3 + 3 > 5 elements: recomputed, not kept
+
+
+def test_the_per_point_path_assembles_the_first_layer_only_where_its_fan_in_pays():
+    from lecturelib.landscape.precompute import FAN_IN_PER_DIRECTION, first_layer_pays
+
+    assert first_layer_pays(nn.Linear(2 * FAN_IN_PER_DIRECTION, 3), 2)
+    assert not first_layer_pays(nn.Linear(2 * FAN_IN_PER_DIRECTION - 1, 3), 2)
+    assert not first_layer_pays(nn.Conv2d(1, 16, 3), 2)  # fan-in 9
+    assert first_layer_pays(nn.Conv2d(2, 16, 3), 2)  # fan-in 18

@@ -9,7 +9,8 @@ overhead beyond the forward pass itself:
   :math:`\theta = \theta^* + \sum_k c_{pk}\delta_k` (:math:`K` fused multiply-adds over
   :math:`M` entries, no model copy, no state dict, no ``functional_call``);
 * the first layer replaced by its pre-activation, assembled per point in a preallocated buffer
-  from the :math:`K + 1` products computed once (:mod:`lecturelib.landscape.precompute`);
+  from the :math:`K + 1` products computed once (:mod:`lecturelib.landscape.precompute`), where
+  its fan-in makes that cheaper than the layer (:func:`~lecturelib.landscape.precompute.first_layer_pays`);
 * every forward pass in ``torch.inference_mode()``.
 """
 
@@ -20,7 +21,7 @@ import copy
 import torch
 from torch import nn
 
-from .precompute import batches, first_layer_terms, kept, without_first_layer
+from .precompute import batches, first_layer_pays, first_layer_terms, kept, without_first_layer
 
 __all__ = ["pointwise_evaluator"]
 
@@ -81,6 +82,8 @@ def pointwise_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classi
     """Set up the per-point path; returns ``evaluate(c)`` mapping coefficient rows ``(p, K)`` to
     ``(mean loss, accuracy)``, float64 ``(p,)`` each."""
     first_name, input_shape = first if first is not None and first[0] else (None, None)
+    if first_name is not None and not first_layer_pays(work.get_submodule(first_name), n_directions):
+        first_name = None
     if first_name is not None:
         first_module = work.get_submodule(first_name)
         model = without_first_layer(work, first_name)
