@@ -10,3 +10,15 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LECTURELIB_CACHE", str(folder))
     monkeypatch.setenv("LECTURELIB_PROGRESS", "0")
     return folder
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors: one thread avoids thread contention on a shared machine (restored afterwards).
+    A test module asks for it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,13 +14,7 @@ from lecturelib import data
 from lecturelib.data import variations
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids thread contention on a shared machine (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

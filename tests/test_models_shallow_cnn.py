@@ -9,13 +9,7 @@ import torch
 from lecturelib import data, models, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids thread contention on a shared machine (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reference_layer(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, activation: str) -> torch.Tensor:

@@ -12,14 +12,7 @@ from lecturelib import cache, convex, data, models
 from lecturelib.experiments.convexification import table1 as t1
 
 
-@pytest.fixture(autouse=True)
-def one_thread_and_own_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("LECTURELIB_CACHE", str(tmp_path))
-    monkeypatch.setenv("LECTURELIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest gives every test its own cache
 
 
 @pytest.fixture(scope="module")
