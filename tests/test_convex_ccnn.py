@@ -252,3 +252,10 @@ def test_random_features_by_convolution_equal_the_patch_matrix_route(normalize, 
     grid = phi.transpose(1, 2).reshape(6, 16, 7, 7)
     expected = F.avg_pool2d(grid, 2).flatten(2).transpose(1, 2)
     torch.testing.assert_close(features(images), expected, atol=1e-10, rtol=0)
+
+
+def test_fitting_by_chunks_gives_the_whitening_of_all_sampled_patches():
+    images = _images(n=300, seed=12)                        # more than one chunk of 250 images
+    features = convex.PatchKernelFeatures(1, 8, patch_size=3, kernel="linear", standardize=False).fit(images, sample=300)
+    patches = convex.normalize_patches(convex.extract_patches(images, 3).reshape(-1, 9))
+    torch.testing.assert_close(features.whitening.double(), convex.zca_whitening_matrix(patches), atol=1e-5, rtol=0)

@@ -16,10 +16,10 @@ the image as rows and A_k has rank at most r. Relaxing the rank constraint to a 
 from lecturelib.convex.ccnn import (CCNNFit, ccnn_filters, ccnn_loss_and_gradient, ccnn_scores, fit_ccnn,
                                     linear_cnn_weight, next_layer_input, project_weight)
 from lecturelib.convex.features import KERNELS, PatchKernelFeatures, RandomFourierFeatures, rbf_kernel
-from lecturelib.convex.patches import extract_patches, normalize_patches, zca_whitening_matrix
+from lecturelib.convex.patches import extract_patches, normalize_patches, zca_from_covariance, zca_whitening_matrix
 from lecturelib.convex.projections import nuclear_norm, project_l1_ball, project_nuclear_ball
 
 __all__ = ["CCNNFit", "linear_cnn_weight", "ccnn_filters", "ccnn_loss_and_gradient", "ccnn_scores", "fit_ccnn", "next_layer_input",
            "project_weight", "KERNELS", "PatchKernelFeatures", "RandomFourierFeatures", "rbf_kernel",
-           "extract_patches", "normalize_patches", "zca_whitening_matrix", "nuclear_norm", "project_l1_ball",
+           "extract_patches", "normalize_patches", "zca_whitening_matrix", "zca_from_covariance", "nuclear_norm", "project_l1_ball",
            "project_nuclear_ball"]

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lecturelib import _checks
-from lecturelib.convex.patches import extract_patches, normalize_patches, zca_whitening_matrix
+from lecturelib.convex.patches import extract_patches, normalize_patches, zca_from_covariance
 
 __all__ = ["rbf_kernel", "RandomFourierFeatures", "PatchKernelFeatures", "KERNELS"]
 
@@ -194,10 +194,17 @@ class PatchKernelFeatures(nn.Module):
         sample = _checks.check_int("sample", sample, minimum=1)
         chosen = images[_evenly_spaced(sample, len(images)).to(images.device)]
         if self.whiten:
-            patches = extract_patches(chosen, self.patch_size).reshape(-1, self.whitening.shape[0])
-            if self.normalize:
-                patches = normalize_patches(patches)
-            self.whitening = zca_whitening_matrix(patches).to(self.whitening)
+            # the patch covariance summed over chunks of images, so that fitting holds one chunk of patches
+            d = self.whitening.shape[0]
+            total, outer, count = torch.zeros(d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64), 0
+            for start in range(0, len(chosen), 250):
+                patches = extract_patches(chosen[start:start + 250], self.patch_size).reshape(-1, d)
+                if self.normalize:
+                    patches = normalize_patches(patches)
+                patches = patches.double().cpu()
+                total, outer, count = total + patches.sum(dim=0), outer + patches.T @ patches, count + len(patches)
+            mean = total / count
+            self.whitening = zca_from_covariance(outer / count - torch.outer(mean, mean)).to(self.whitening)
         if self.standardize:
             self.mean.zero_()
             self.scale.fill_(1.0)

@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from lecturelib import _checks
 
-__all__ = ["extract_patches", "normalize_patches", "zca_whitening_matrix"]
+__all__ = ["extract_patches", "normalize_patches", "zca_whitening_matrix", "zca_from_covariance"]
 
 
 def extract_patches(images: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
@@ -50,6 +50,10 @@ def zca_whitening_matrix(patches: torch.Tensor, epsilon: float = 0.1) -> torch.T
     _checks.check_tensor("patches", patches, ndim=2, floating=True, finite=True, nonempty=True)
     epsilon = _checks.check_positive("epsilon", epsilon)
     centred = patches.double() - patches.double().mean(dim=0)
-    covariance = centred.T @ centred / len(patches)
-    s, U = torch.linalg.eigh(covariance)
-    return ((U / torch.sqrt(s.clamp(min=0) + epsilon)) @ U.T).to(patches.dtype)
+    return zca_from_covariance(centred.T @ centred / len(patches), epsilon).to(patches.dtype)
+
+
+def zca_from_covariance(covariance: torch.Tensor, epsilon: float = 0.1) -> torch.Tensor:
+    """U diag(1 / sqrt(s + epsilon)) U^T for the symmetric ``covariance`` = U diag(s) U^T (float64)."""
+    s, U = torch.linalg.eigh(covariance.double())
+    return (U / torch.sqrt(s.clamp(min=0) + epsilon)) @ U.T

@@ -5,7 +5,9 @@ Landscape of Neural Nets*): :math:`f(\alpha, \beta) = L(\theta^* + \alpha\delta 
 - :mod:`~lecturelib.landscape.slices`: :func:`plane`, :func:`line`, :func:`interpolate` and
   their :class:`LandscapeResult`;
 - :mod:`~lecturelib.landscape.engine`: :func:`evaluate_affine`, the loss at many points of one
-  affine family, vectorised;
+  affine family, by the vectorised path (:mod:`~lecturelib.landscape.engine_vmap`) or the per-point
+  path (:mod:`~lecturelib.landscape.engine_pointwise`), the faster chosen by measuring both on the
+  first points of the grid (:mod:`~lecturelib.landscape.strategy`);
 - :mod:`~lecturelib.landscape.distributed`: :func:`evaluate_split`, the same with the grid points
   split across the ranks of a ``torch.distributed`` process group (``torchrun``), which
   :func:`plane`, :func:`line` and :func:`interpolate` use whenever one is initialised.
