@@ -172,8 +172,9 @@ class PatchKernelFeatures(nn.Module):
             mean = F.avg_pool2d(images, s, stride=1).mean(dim=1, keepdim=True)            # (N, 1, P_H, P_W)
             square = F.avg_pool2d(images * images, s, stride=1).sum(dim=1, keepdim=True) * (s * s)
             norm = (square - d * mean * mean).clamp(min=0).sqrt()
-            u = (u - mean * filters.sum(dim=1).reshape(1, -1, 1, 1)) / (norm + 0.1)
-        return torch.cos(u + rff.bias.to(images).reshape(1, -1, 1, 1))
+            u.addcmul_(mean, filters.sum(dim=1).reshape(1, -1, 1, 1), value=-1).div_(norm + 0.1)
+        # in place: the (N, m, P_H, P_W) grid is the largest tensor of a chunk, so keep only one of it
+        return u.add_(rff.bias.to(images).reshape(1, -1, 1, 1)).cos_()
 
     def _pooled(self, images: torch.Tensor) -> torch.Tensor:
         """Pooled features (N, Q, m), before standardisation."""
@@ -210,8 +211,8 @@ class PatchKernelFeatures(nn.Module):
             self.scale.fill_(1.0)
             # sums over chunks, so that fitting holds no more features than a chunk
             total, square, count = 0.0, 0.0, 0
-            for start in range(0, len(chosen), 250):
-                rows = self._pooled(chosen[start:start + 250]).reshape(-1, self.n_features).double()
+            for start in range(0, len(chosen), 125):
+                rows = self._pooled(chosen[start:start + 125]).reshape(-1, self.n_features).double()
                 total, square, count = total + rows.sum(dim=0), square + rows.pow(2).sum(), count + len(rows)
             mean = total / count
             self.mean = mean.to(self.mean)
