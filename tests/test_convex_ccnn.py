@@ -259,3 +259,12 @@ def test_fitting_by_chunks_gives_the_whitening_of_all_sampled_patches():
     features = convex.PatchKernelFeatures(1, 8, patch_size=3, kernel="linear", standardize=False).fit(images, sample=300)
     patches = convex.normalize_patches(convex.extract_patches(images, 3).reshape(-1, 9))
     torch.testing.assert_close(features.whitening.double(), convex.zca_whitening_matrix(patches), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("batch_size", [None, 5])
+def test_a_progress_bar_changes_nothing(batch_size):
+    features, images, labels = _problem(n=20)
+    runs = [convex.fit_ccnn(features, images, labels, n_classes=3, radius=1.0, lr=0.2, epochs=3, batch_size=batch_size,
+                            chunk_size=10, progress=shown, dtype=torch.float64) for shown in (False, True)]
+    assert torch.equal(runs[0].weight, runs[1].weight) and runs[0].objective == runs[1].objective
+    assert runs[0].steps == (3 if batch_size is None else 3 * 4)

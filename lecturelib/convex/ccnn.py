@@ -29,6 +29,7 @@ from lecturelib import _checks
 from lecturelib.convex.features import PatchKernelFeatures
 from lecturelib.convex.projections import project_nuclear_ball
 from lecturelib.device import resolve_device
+from lecturelib.train.progress import progress_over
 
 __all__ = ["CCNNFit", "linear_cnn_weight", "ccnn_scores", "ccnn_loss_and_gradient", "project_weight", "fit_ccnn",
            "ccnn_filters", "next_layer_input"]
@@ -126,7 +127,8 @@ def fit_ccnn(features: PatchKernelFeatures, images: torch.Tensor, labels: torch.
              n_classes: int = 10, radius: float = 100.0, lr: float = 0.2, epochs: int = 10,
              batch_size: int | None = 50, project_every: int = 1, average_from: float = 0.5,
              chunk_passes: int = 1, seed: int = 0, init: torch.Tensor | None = None, chunk_size: int = 256,
-             in_memory: bool = False, device=None, dtype: torch.dtype = torch.float32) -> CCNNFit:
+             in_memory: bool = False, device=None, dtype: torch.dtype = torch.float32,
+             progress: bool | None = None) -> CCNNFit:
     """Train a CCNN layer on fitted ``features`` by projected (stochastic) gradient.
 
     ``batch_size=None`` runs full-batch projected gradient descent, A <- Pi_R(A - lr grad L(A)),
@@ -144,7 +146,9 @@ def fit_ccnn(features: PatchKernelFeatures, images: torch.Tensor, labels: torch.
     Features are computed chunk by chunk and dropped (``in_memory=False``, the streamed run), or
     computed once and kept, as the authors' implementation does (``in_memory=True``); both visit
     the same samples in the same order and give the same iterates. ``init`` (K, Q, m) starts from a
-    given point (projected first); the default start is A = 0.
+    given point (projected first); the default start is A = 0. A progress bar counts the steps or
+    epochs of a run that lasts more than a few seconds (``progress=None`` follows
+    ``LECTURELIB_PROGRESS``).
     """
     n_classes, radius, lr, epochs, project_every = _check_fit_arguments(
         features, images, labels, n_classes, radius, lr, epochs, batch_size, project_every,
@@ -169,15 +173,18 @@ def fit_ccnn(features: PatchKernelFeatures, images: torch.Tensor, labels: torch.
 
     fit = CCNNFit(features=features, weight=weight, radius=radius)
     if batch_size is None:
-        return _full_batch(fit, chunk_features, chunks, labels, lr, epochs)
-    return _stochastic(fit, chunk_features, chunks, labels, lr, epochs, batch_size, project_every,
+        steps = progress_over(range(epochs + 1), "projected gradient", unit="step", progress=progress)
+        return _full_batch(fit, chunk_features, chunks, labels, lr, steps)
+    passes = progress_over(range(epochs), "CCNN layer", unit="epoch", progress=progress)
+    return _stochastic(fit, chunk_features, chunks, labels, lr, passes, batch_size, project_every,
                        average_from, seed, chunk_passes)
 
 
-def _full_batch(fit, chunk_features, chunks, labels, lr, steps):
-    n = len(labels)
+def _full_batch(fit, chunk_features, chunks, labels, lr, iterations):
+    """``iterations`` is range(steps + 1), perhaps under a progress bar: L is recorded at every iterate."""
+    n, steps = len(labels), len(iterations) - 1
     weight = fit.weight
-    for step in range(steps + 1):
+    for step in iterations:
         loss, gradient = 0.0, torch.zeros_like(weight)
         for index, rows in enumerate(chunks):
             chunk_loss, chunk_gradient = ccnn_loss_and_gradient(weight, chunk_features(index), labels[rows])
@@ -191,12 +198,13 @@ def _full_batch(fit, chunk_features, chunks, labels, lr, steps):
 
 def _stochastic(fit, chunk_features, chunks, labels, lr, epochs, batch_size, project_every, average_from, seed,
                 chunk_passes=1):
+    """``epochs`` is range(epochs), perhaps under a progress bar."""
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = chunk_passes * sum(-(-(rows.stop - rows.start) // batch_size) for rows in chunks)
-    total = epochs * steps_per_epoch
+    total = len(epochs) * steps_per_epoch
     first_averaged = int(average_from * total)
     weight, average, averaged, step = fit.weight, torch.zeros_like(fit.weight), 0, 0
-    for _ in range(epochs):
+    for _ in epochs:
         running, seen = 0.0, 0
         for index in torch.randperm(len(chunks), generator=generator).tolist():
             Z, rows = chunk_features(index), chunks[index]
