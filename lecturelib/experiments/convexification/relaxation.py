@@ -57,9 +57,13 @@ def step_size(features: convex.PatchKernelFeatures, images: torch.Tensor, iterat
 
 
 def projected_gradient(features, split: data.DataSplit, radius: float, steps: int = 300,
-                       init: torch.Tensor | None = None, dtype: torch.dtype = torch.float64) -> convex.CCNNFit:
-    """Full-batch projected gradient on the ball of ``radius``, step 1/L, features kept in memory."""
-    return convex.fit_ccnn(features, split.X_train, split.y_train, radius=radius, lr=step_size(features, split.X_train),
+                       init: torch.Tensor | None = None, dtype: torch.dtype = torch.float64,
+                       lr: float | None = None) -> convex.CCNNFit:
+    """Full-batch projected gradient on the ball of ``radius``, features kept in memory, at step
+    ``lr``: by default 1/L from :func:`step_size`, which depends only on the features and the
+    training images, so runs on the same ones pass it in once computed."""
+    lr = step_size(features, split.X_train) if lr is None else lr
+    return convex.fit_ccnn(features, split.X_train, split.y_train, radius=radius, lr=lr,
                            epochs=steps, batch_size=None, init=init, in_memory=True, chunk_size=2048,
                            device="cpu", dtype=dtype)
 
@@ -68,9 +72,10 @@ def random_starts(features, split: data.DataSplit, radius: float, starts: int = 
                   scale: float = 1.0) -> list[convex.CCNNFit]:
     """Projected gradient from ``starts`` random points A_0 ~ N(0, scale^2) (seeds 0, 1, ...)."""
     shape = (10, features.n_positions, features.n_features)
+    lr = step_size(features, split.X_train)
     return [projected_gradient(features, split, radius, steps,
                                init=scale * torch.randn(shape, generator=torch.Generator().manual_seed(seed),
-                                                        dtype=torch.float64))
+                                                        dtype=torch.float64), lr=lr)
             for seed in range(_checks.check_int("starts", starts, minimum=1))]
 
 
@@ -104,9 +109,9 @@ def _numerical_rank(singular_values: torch.Tensor, tolerance: float = 1e-8) -> i
 
 def radius_sweep(features, split: data.DataSplit, radii, steps: int = 300) -> list[RadiusPoint]:
     """Solve the relaxed program at each radius: rank of A, its singular values, the errors."""
-    points = []
+    points, lr = [], step_size(features, split.X_train)
     for radius in radii:
-        fit = projected_gradient(features, split, float(radius), steps)
+        fit = projected_gradient(features, split, float(radius), steps, lr=lr)
         s = fit.singular_values()
         points.append(RadiusPoint(float(radius), _numerical_rank(s), s.numpy(), fit.error(split.X_train, split.y_train),
                                   fit.error(split.X_test, split.y_test), fit.objective[-1]))
@@ -145,21 +150,22 @@ class KernelPoint:
 
 
 def kernel_layer(split: data.DataSplit, radius: float, n_features: int, steps: int = 40,
-                 features: convex.PatchKernelFeatures | None = None) -> KernelPoint:
+                 features: convex.PatchKernelFeatures | None = None, lr: float | None = None) -> KernelPoint:
     """A CCNN-1 on random Fourier features of the patches, ``steps`` of projected gradient in float32:
     the widget's computation."""
     features = features or patch_features(split.X_train, "rbf", n_features)
-    fit = projected_gradient(features, split, radius, steps, dtype=torch.float32)
+    fit = projected_gradient(features, split, radius, steps, dtype=torch.float32, lr=lr)
     return KernelPoint(radius, n_features, fit.singular_values().numpy(), fit.error(split.X_train, split.y_train),
                        fit.error(split.X_test, split.y_test))
 
 
 def kernel_grid(split: data.DataSplit, radii, feature_counts, steps: int = 40) -> dict:
-    """``{(radius, n_features): KernelPoint}`` over the grid, the features built once per count."""
+    """``{(radius, n_features): KernelPoint}`` over the grid, the features and the step built once per count."""
     points = {}
     for n_features in feature_counts:
         features = patch_features(split.X_train, "rbf", int(n_features))
+        lr = step_size(features, split.X_train)
         for radius in radii:
             points[(float(radius), int(n_features))] = kernel_layer(split, float(radius), int(n_features), steps,
-                                                                    features)
+                                                                    features, lr)
     return points
