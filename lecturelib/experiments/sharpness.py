@@ -6,7 +6,8 @@ behind its rescaling widget.
   on the way), so that minima found by different batch sizes are compared at equal loss;
 * :func:`curvature_at_target`, :func:`gradient_norms_at_target`: SGD on digits to that target
   (Keskar et al. 2017; the lecture's "individually flat" minima);
-* :func:`train_regression_net`: the lecture's 78-parameter regression network;
+* the lecture's 78-parameter network is the book's one shared run,
+  :func:`lecturelib.experiments.lecture_network.train_lecture_network`;
 * :func:`rescaling_curves`, :func:`rescaling_sweep`: Dinh et al.'s (2017) rescaling seen by the loss
   along a random direction and by the top eigenvalue.
 """
@@ -25,7 +26,7 @@ from ..data import DataSplit
 from ..models import MLP, rescale_layers
 from ..train import History
 
-__all__ = ["TARGET", "LossSnapshot", "curvature_at_target", "gradient_norms_at_target", "train_regression_net",
+__all__ = ["TARGET", "LossSnapshot", "curvature_at_target", "gradient_norms_at_target",
            "rescaling_curves", "rescaling_sweep", "SWEEP_LOG10_ALPHAS"]
 
 TARGET = 0.05  # the training loss at which the chapter compares minima
@@ -113,14 +114,6 @@ def gradient_norms_at_target(split: DataSplit, batch_size: int, epochs: int, eva
     the mean per-sample gradient norm at every evaluation (``history.extras``)."""
     snapshot = LossSnapshot(split.X_train, split.y_train, target, measure_gradient_norms=True)
     return _to_target(f"sharpness-flat-bs{batch_size}", split, batch_size, epochs, eval_every, snapshot)
-
-
-def train_regression_net(split: DataSplit) -> CachedRun:
-    """The lecture's 78-parameter ``MLP([1, 5, 5, 5, 1, 1], "leaky_relu")``, 3000 full-batch
-    epochs of Adam (lr 0.01): a minimum whose whole Hessian fits on a page."""
-    network = functools.partial(MLP, [1, 5, 5, 5, 1, 1], "leaky_relu")
-    return cached_run(RunSpec("sharpness-regression-78", split, network, optimizer="adam", lr=0.01, epochs=3000,
-                              eval_every=500))
 
 
 def rescaling_curves(model: nn.Module, X: torch.Tensor, y: torch.Tensor, alpha: float, layer: int = 0,
