@@ -5,7 +5,9 @@ behind its rescaling widget.
   first reaches a target (and measures the top Hessian eigenvalue or the per-sample gradient norms
   on the way), so that minima found by different batch sizes are compared at equal loss;
 * :func:`curvature_at_target`, :func:`gradient_norms_at_target`: SGD on digits to that target
-  (Keskar et al. 2017; the lecture's "individually flat" minima);
+  (Keskar et al. 2017; the lecture's "individually flat" minima), for any seed;
+* :class:`DescendTo`, :func:`minimum_at_loss`: the same runs continued by full-batch descent to a
+  lower, common loss, where the mean gradient is small: near-stationary points compared as minima;
 * the lecture's 78-parameter network is the book's one shared run,
   :func:`lecturelib.experiments.lecture_network.train_lecture_network`;
 * :func:`rescaling_curves`, :func:`rescaling_sweep`: Dinh et al.'s (2017) rescaling seen by the loss
@@ -24,12 +26,13 @@ from .._checks import check_int, check_positive, check_tensor
 from ..cache import CachedRun, RunSpec, cached_run
 from ..data import DataSplit
 from ..models import MLP, rescale_layers
-from ..train import History
+from ..train import History, fit
 
-__all__ = ["TARGET", "LossSnapshot", "curvature_at_target", "gradient_norms_at_target",
+__all__ = ["TARGET", "MINIMUM_LOSS", "LossSnapshot", "DescendTo", "minimum_at_loss", "curvature_at_target", "gradient_norms_at_target",
            "rescaling_curves", "rescaling_sweep", "SWEEP_LOG10_ALPHAS"]
 
 TARGET = 0.05  # the training loss at which the chapter compares minima
+MINIMUM_LOSS = 0.012  # the lower loss to which full-batch descent continues both runs
 SWEEP_LOG10_ALPHAS = tuple(k / 4 for k in range(-4, 5))  # alpha from 0.1 to 10, four per decade
 
 
@@ -93,19 +96,22 @@ class LossSnapshot:
 
 
 def _to_target(name: str, split: DataSplit, batch_size: int, epochs: int, eval_every: int,
-               snapshot: LossSnapshot) -> CachedRun:
+               snapshot: LossSnapshot, seed: int = 0, finish=None) -> CachedRun:
     """``MLP([64, 64, 64, 10], "relu")`` by SGD (lr 0.05, momentum 0.9), kept where ``snapshot`` says."""
+    name = name if seed == 0 else f"{name}-seed{seed}"
     return cached_run(RunSpec(name, split, functools.partial(MLP, [64, 64, 64, 10], "relu"), lr=0.05, momentum=0.9,
                               epochs=epochs, batch_size=batch_size, eval_every=eval_every, callback=snapshot,
-                              finish=snapshot.finish))
+                              finish=snapshot.finish if finish is None else finish, seed=seed))
 
 
 def curvature_at_target(split: DataSplit, batch_size: int, epochs: int, eval_every: int,
-                        target: float = TARGET) -> CachedRun:
+                        target: float = TARGET, seed: int = 0, measure_top: bool = True) -> CachedRun:
     """SGD with batches of ``batch_size`` until the training loss is ``target``, with the loss and
-    the top Hessian eigenvalue at every evaluation (``history.extras``)."""
-    snapshot = LossSnapshot(split.X_train, split.y_train, target, measure_top=True)
-    return _to_target(f"sharpness-digits-bs{batch_size}", split, batch_size, epochs, eval_every, snapshot)
+    (``measure_top``) the top Hessian eigenvalue at every evaluation (``history.extras``)."""
+    snapshot = LossSnapshot(split.X_train, split.y_train, target, measure_top=measure_top)
+    suffix = "" if measure_top else "-plain"
+    return _to_target(f"sharpness-digits-bs{batch_size}{suffix}", split, batch_size, epochs, eval_every, snapshot,
+                      seed)
 
 
 def gradient_norms_at_target(split: DataSplit, batch_size: int, epochs: int, eval_every: int,
@@ -114,6 +120,50 @@ def gradient_norms_at_target(split: DataSplit, batch_size: int, epochs: int, eva
     the mean per-sample gradient norm at every evaluation (``history.extras``)."""
     snapshot = LossSnapshot(split.X_train, split.y_train, target, measure_gradient_norms=True)
     return _to_target(f"sharpness-flat-bs{batch_size}", split, batch_size, epochs, eval_every, snapshot)
+
+
+class DescendTo:
+    r"""A :class:`~lecturelib.cache.RunSpec` ``finish``: restore ``snapshot`` (the point where the
+    first run reached its target), then continue with full-batch gradient descent (SGD on the whole
+    training set, lr 0.05, momentum 0.9, one step per epoch) for at most ``epochs`` steps, and keep
+    the parameters where the training loss first reaches ``loss``.
+
+    Cross-entropy has no stationary point at a positive loss, so two runs cannot both be brought to
+    :math:`
+abla f = 0` at the same loss. Descent to a common, lower loss is the next best thing:
+    there the mean gradient :math:`\|
+abla f\|` is small against the per-sample gradients
+    :math:`\|
+abla f_i\|`, which the chapter checks. Records ``history.extras["descent_epoch"]``
+    (steps of descent) and ``["descent_loss"]`` (the loss at every step).
+    """
+
+    def __init__(self, snapshot: LossSnapshot, loss: float, epochs: int):
+        check_positive("loss", loss)
+        self.snapshot, self.loss, self.epochs = snapshot, float(loss), check_int("epochs", epochs, minimum=1)
+
+    def describe(self) -> dict:
+        """The snapshot, the loss and the step budget, for the run's cache key."""
+        return {"snapshot": self.snapshot.describe(), "loss": self.loss, "epochs": self.epochs}
+
+    def __call__(self, model: nn.Module, history: History) -> None:
+        self.snapshot.finish(model, history)
+        X, y = self.snapshot.X, self.snapshot.y
+        second = LossSnapshot(X, y, self.loss)
+        descent = fit(model, DataSplit(X, y, X[:1], y[:1], "training set"), lr=0.05, momentum=0.9,
+                      epochs=self.epochs, eval_every=1, callback=second)
+        second.restore(model)
+        history.extras["descent_epoch"] = [second.epoch]
+        history.extras["descent_loss"] = list(descent.extras["loss"])
+
+
+def minimum_at_loss(split: DataSplit, batch_size: int, epochs: int, eval_every: int, seed: int = 0,
+                    loss: float = MINIMUM_LOSS, descent_epochs: int = 700) -> CachedRun:
+    """SGD with batches of ``batch_size`` to :data:`TARGET` (seeded by ``seed``), then full-batch
+    descent to the training loss ``loss`` (:class:`DescendTo`): a near-stationary point."""
+    snapshot = LossSnapshot(split.X_train, split.y_train, TARGET)
+    return _to_target(f"sharpness-minimum-bs{batch_size}", split, batch_size, epochs, eval_every, snapshot, seed,
+                      DescendTo(snapshot, loss, descent_epochs))
 
 
 def rescaling_curves(model: nn.Module, X: torch.Tensor, y: torch.Tensor, alpha: float, layer: int = 0,

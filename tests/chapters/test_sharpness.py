@@ -101,6 +101,48 @@ def tiny_mlp():
     return MLP([64, 8, 10], "relu")
 
 
+def test_seeded_runs_are_the_seeded_recipe():
+    split = _digits_like()
+    run = runs.curvature_at_target(split, batch_size=8, epochs=12, eval_every=2, seed=1, measure_top=False)
+    snapshot = runs.LossSnapshot(split.X_train, split.y_train, target=runs.TARGET)
+    torch.manual_seed(1)
+    model = MLP([64, 64, 64, 10], "relu")
+    history = fit(model, split, lr=0.05, momentum=0.9, epochs=12, batch_size=8, eval_every=2, callback=snapshot, seed=1)
+    snapshot.restore(model)
+    assert params.fingerprint(run.model) == params.fingerprint(model)
+    assert run.history.extras["loss"] == history.extras["loss"]
+    assert "top_eigenvalue" not in run.history.extras
+    seed0 = runs.curvature_at_target(split, batch_size=8, epochs=12, eval_every=2, measure_top=False)
+    assert params.fingerprint(seed0.model) != params.fingerprint(run.model)
+
+
+def test_minimum_at_loss_is_the_snapshot_then_full_batch_descent():
+    split = _digits_like()
+    run = runs.minimum_at_loss(split, batch_size=8, epochs=12, eval_every=1, loss=0.02, descent_epochs=60)
+    model, history, snapshot = _reference_to_target(split, 8, 12, 1)
+    X, y = split.X_train, split.y_train
+    second = runs.LossSnapshot(X, y, target=0.02)
+    descent = fit(model, DataSplit(X, y, X[:1], y[:1], "training set"), lr=0.05, momentum=0.9, epochs=60,
+                  eval_every=1, callback=second)
+    second.restore(model)
+    assert params.fingerprint(run.model) == params.fingerprint(model)
+    assert run.history.extras["snapshot_epoch"] == [snapshot.epoch]
+    assert run.history.extras["descent_epoch"] == [second.epoch] and second.epoch is not None
+    assert run.history.extras["descent_loss"] == descent.extras["loss"]
+    final = hessian.HessianOperator(run.model, X, y).loss()
+    assert final <= 0.02 < snapshot.loss  # the descent went on, to the lower loss
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"loss": 0.0, "epochs": 5}, ValueError), ({"loss": float("nan"), "epochs": 5}, ValueError),
+    ({"loss": 0.1, "epochs": 0}, ValueError), ({"loss": 0.1, "epochs": 2.5}, TypeError),
+])
+def test_descent_arguments_are_checked(kwargs, error):
+    split = _digits_like()
+    with pytest.raises(error):
+        runs.DescendTo(runs.LossSnapshot(split.X_train, split.y_train, target=1.0), **kwargs)
+
+
 @pytest.mark.parametrize("call, error, name", [
     (lambda X, y: runs.LossSnapshot(X, y, target=float("nan")), ValueError, "target"),
     (lambda X, y: runs.LossSnapshot(X, y, target=0.0), ValueError, "target"),
