@@ -17,8 +17,13 @@ name                distribution                                     source
 ``lecun_normal``    :math:`N(0,\ 1/n_{in})`                          LeCun et al. (1998/2012)
 ``he_normal``       :math:`N(0,\ 2/n_{in})`                          He et al. (2015), eq. (10)
 ``he_uniform``      :math:`U[\pm\sqrt{6/n_{in}}]`                    He et al. (2015)
+``orthogonal``      Haar-random semi-orthogonal :math:`W`             Saxe et al. (2014)
 ``zero``            all weights 0                                     (the symmetry problem)
 ==================  ==============================================  ================================
+
+:func:`jacobian_singular_values` measures what Glorot & Bengio (2010, section 4.2.1) single out:
+the singular values of each layer's Jacobian :math:`\partial h_l/\partial h_{l-1}`, and of the
+whole network's, which they argue should stay close to 1.
 
 ``xavier`` and ``glorot`` mean ``xavier_normal``; ``he`` and ``kaiming`` mean ``he_normal``. A
 plain float is read as the standard deviation of a ``gaussian`` scheme.
@@ -36,10 +41,11 @@ from ._checks import check_int, check_module, check_real, check_seed, check_tens
 from .models import get_activation
 
 __all__ = ["SCHEMES", "scheme_names", "resolve_scheme", "weight_std", "init_weight_", "initialize",
-           "LayerStatistics", "activation_statistics", "statistics_table", "hidden_layer_statistics"]
+           "LayerStatistics", "activation_statistics", "statistics_table", "hidden_layer_statistics",
+           "random_network_weights", "layer_jacobians", "JacobianSpectra", "jacobian_singular_values"]
 
 SCHEMES = ("gaussian", "standard", "xavier_normal", "xavier_uniform", "lecun_normal", "he_normal",
-           "he_uniform", "zero")
+           "he_uniform", "orthogonal", "zero")
 _ALIASES = {"xavier": "xavier_normal", "glorot": "xavier_normal", "glorot_normal": "xavier_normal",
             "glorot_uniform": "xavier_uniform", "he": "he_normal", "kaiming": "he_normal",
             "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform", "lecun": "lecun_normal",
@@ -82,7 +88,10 @@ def weight_std(scheme, fan_in: int, fan_out: int) -> float:
     r"""The standard deviation of a weight under ``scheme`` for a layer ``fan_in -> fan_out``.
 
     For a uniform :math:`U[-a, a]` it is :math:`a/\sqrt3`, e.g. Xavier-uniform gives
-    :math:`\sqrt{2/(n_{in}+n_{out})}`, the same as Xavier-normal (Glorot & Bengio 2010).
+    :math:`\sqrt{2/(n_{in}+n_{out})}`, the same as Xavier-normal (Glorot & Bengio 2010). A
+    semi-orthogonal :math:`W` has :math:`\min(n_{in}, n_{out})` unit singular values, so
+    :math:`\sum_{ij} W_{ij}^2 = \min(n_{in}, n_{out})` and its root-mean-square entry is
+    :math:`1/\sqrt{\max(n_{in}, n_{out})}`.
     """
     check_int("fan_in", fan_in, minimum=1)
     check_int("fan_out", fan_out, minimum=1)
@@ -95,6 +104,7 @@ def weight_std(scheme, fan_in: int, fan_out: int) -> float:
         "lecun_normal": lambda: math.sqrt(1.0 / fan_in),
         "he_normal": lambda: math.sqrt(2.0 / fan_in),
         "he_uniform": lambda: math.sqrt(2.0 / fan_in),
+        "orthogonal": lambda: math.sqrt(1.0 / max(fan_in, fan_out)),
         "zero": lambda: 0.0,
     }[name]()
 
@@ -106,8 +116,10 @@ def init_weight_(weight: torch.Tensor, scheme, generator: torch.Generator | None
     Normal schemes draw :math:`N(0, \sigma^2)` with :math:`\sigma` from :func:`weight_std`;
     uniform ones draw :math:`U[-a, a]` with :math:`a = \sqrt3\,\sigma`, i.e.
     :math:`a = 1/\sqrt{n_{in}}` (``standard``), :math:`\sqrt{6/(n_{in}+n_{out})}`
-    (``xavier_uniform``) or :math:`\sqrt{6/n_{in}}` (``he_uniform``). ``generator`` makes the
-    draw reproducible without touching the global random stream.
+    (``xavier_uniform``) or :math:`\sqrt{6/n_{in}}` (``he_uniform``). ``orthogonal`` is the
+    Q factor of a Gaussian matrix (``torch.nn.init.orthogonal_``'s construction, Saxe et al. 2014):
+    orthonormal rows when :math:`n_{out} \le n_{in}`, orthonormal columns otherwise. ``generator``
+    makes the draw reproducible without touching the global random stream.
     """
     check_tensor("weight", weight, ndim=2, floating=True)
     if generator is not None:
@@ -117,10 +129,21 @@ def init_weight_(weight: torch.Tensor, scheme, generator: torch.Generator | None
     std = weight_std(scheme, int(fan_in), int(fan_out))
     if name == "zero":
         return weight.zero_()
+    if name == "orthogonal":
+        return weight.copy_(_haar_semi_orthogonal(int(fan_out), int(fan_in), weight.dtype, generator))
     if name in ("standard", "xavier_uniform", "he_uniform"):
         bound = math.sqrt(3.0) * std
         return weight.uniform_(-bound, bound, generator=generator)
     return weight.normal_(0.0, std, generator=generator)
+
+
+def _haar_semi_orthogonal(rows: int, cols: int, dtype, generator) -> torch.Tensor:
+    """``Q`` of ``G = QR`` for Gaussian ``G``, with the signs of ``diag(R)`` folded into ``Q`` so that
+    ``Q`` is Haar-distributed (Mezzadri 2007), shaped ``(rows, cols)``."""
+    gaussian = torch.randn(max(rows, cols), min(rows, cols), generator=generator, dtype=dtype)
+    q, r = torch.linalg.qr(gaussian)  # q: (max, min), orthonormal columns
+    q = q * torch.where(torch.diagonal(r) < 0, -1.0, 1.0).to(dtype)
+    return q if rows >= cols else q.T
 
 
 def initialize(model: nn.Module, scheme, bias: float = 0.0, seed: int | None = None) -> nn.Module:
@@ -299,3 +322,86 @@ def hidden_layer_statistics(model: nn.Module, X: torch.Tensor) -> dict[str, list
     finally:
         model.train(was_training)
     return {"mean": [float(h.mean()) for h in states], "std": [float(h.std(unbiased=False)) for h in states]}
+
+
+# ---------------------------------------------------------------------------- Jacobians
+
+def random_network_weights(depth: int, width: int, n_in: int, init, seed: int = 0) -> list[torch.Tensor]:
+    """The float64 weights ``W_1 (width, n_in), W_2 (width, width), ...`` of ``depth`` bias-free
+    layers drawn from ``init`` by a generator seeded with ``seed``, in the order
+    :func:`activation_statistics` draws them (so the same ``seed`` gives the same network)."""
+    check_int("depth", depth, minimum=1)
+    check_int("width", width, minimum=1)
+    check_int("n_in", n_in, minimum=1)
+    check_seed("seed", seed)
+    resolve_scheme(init)
+    generator = torch.Generator().manual_seed(seed)
+    fans = [n_in] + [width] * depth
+    return [init_weight_(torch.empty(width, fan_in, dtype=torch.float64), init, generator) for fan_in in fans[:-1]]
+
+
+def layer_jacobians(X: torch.Tensor, weights, activation: str) -> list[torch.Tensor]:
+    r"""Per sample, the Jacobian of every layer :math:`h_l = \sigma(W_l h_{l-1})` (:math:`h_0 = x`):
+
+    .. math::
+        J_l(x) = \frac{\partial h_l}{\partial h_{l-1}} = \operatorname{diag}\big(\sigma'(s_l)\big)\,W_l,
+        \qquad s_l = W_l h_{l-1},
+
+    the matrices whose singular values Glorot & Bengio (2010, section 4.2.1) want close to 1.
+    ``weights`` are ``(fan_out, fan_in)`` matrices (e.g. :func:`random_network_weights`), ``X`` is
+    ``(N, n_in)``. Returns one float64 tensor ``(N, fan_out, fan_in)`` per layer, input side first.
+    """
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    if not isinstance(weights, (list, tuple)) or not weights:
+        raise TypeError("weights must be a non-empty list of (fan_out, fan_in) tensors")
+    fan_in = X.shape[1]
+    for l, W in enumerate(weights):
+        check_tensor(f"weights[{l}]", W, ndim=2, floating=True, finite=True)
+        if W.shape[1] != fan_in:
+            raise ValueError(f"weights[{l}] has {W.shape[1]} columns, but its input has {fan_in} features")
+        fan_in = W.shape[0]
+    spec = get_activation(activation)
+    if spec.derivative is None:
+        raise ValueError(f"activation {activation!r} is not element-wise")
+    h, jacobians = X.detach().double(), []
+    for W in weights:
+        W = W.detach().double()
+        s = h @ W.T  # (N, fan_out)
+        jacobians.append(spec.derivative(s).unsqueeze(2) * W)  # diag(sigma'(s)) W, (N, fan_out, fan_in)
+        h = spec.function(s)
+    return jacobians
+
+
+@dataclass
+class JacobianSpectra:
+    """Singular values from :func:`jacobian_singular_values`, each row in descending order.
+
+    ``layers[l]``: ``(N, min(fan_out, fan_in))`` for layer ``l + 1``'s Jacobian :math:`J_{l+1}(x)`;
+    ``input_output``: ``(N, min(width, n_in))`` for :math:`J_L(x)\\cdots J_1(x) = \\partial h_L/\\partial x`.
+    """
+
+    layers: list[torch.Tensor]
+    input_output: torch.Tensor
+
+
+def jacobian_singular_values(X: torch.Tensor, depth: int, width: int, activation: str, init,
+                             seed: int = 0) -> JacobianSpectra:
+    r"""Singular values of the layer-to-layer Jacobians :math:`J_l(x)` (:func:`layer_jacobians`) and
+    of the input-output Jacobian :math:`J_L(x)\cdots J_1(x)` of the network of
+    :func:`random_network_weights` (``depth`` bias-free layers of ``width`` units, ``init``, ``seed``)
+    at every row ``x`` of ``X``, from ``torch.linalg.svdvals`` in float64.
+
+    For a square layer in the linear regime (:math:`\sigma' \approx 1`) with i.i.d. entries of
+    variance :math:`\sigma_w^2`, the singular values follow the quarter-circle law on
+    :math:`[0, 2\sqrt n\,\sigma_w]` with mean :math:`\tfrac{8}{3\pi}\sqrt n\,\sigma_w`: about 0.49 for
+    the standard :math:`n\sigma_w^2 = 1/3` and 0.85 for the normalised :math:`n\sigma_w^2 = 1`;
+    an orthogonal :math:`W` has them all at 1, so only :math:`\sigma'(s)` pulls them below.
+    """
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    weights = random_network_weights(depth, width, X.shape[1], init, seed)
+    jacobians = layer_jacobians(X, weights, activation)
+    through = jacobians[0]
+    for J in jacobians[1:]:
+        through = J @ through  # (N, width, n_in)
+    return JacobianSpectra(layers=[torch.linalg.svdvals(J) for J in jacobians],
+                           input_output=torch.linalg.svdvals(through))

@@ -212,3 +212,85 @@ def test_numbers_are_checked_nan_safely(call, error, name):
     split = data.toy_2d("blobs", n_samples=90, seed=0)
     with pytest.raises(error, match=name):
         call(split, models.MLP([2, 8, 3], "sigmoid"))
+
+
+# ------------------------------------------------------------------------------ orthogonal, Jacobians
+
+@pytest.mark.parametrize("shape", [(300, 700), (700, 300), (64, 64)])
+def test_orthogonal_scheme_is_semi_orthogonal(shape):
+    weight = init.init_weight_(torch.empty(*shape, dtype=torch.float64), "orthogonal", torch.Generator().manual_seed(0))
+    rows, cols = shape
+    gram = weight @ weight.T if rows <= cols else weight.T @ weight
+    assert torch.allclose(gram, torch.eye(min(shape), dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(torch.linalg.svdvals(weight), torch.ones(min(shape), dtype=torch.float64), atol=1e-12)
+    assert float(weight.pow(2).mean().sqrt()) == pytest.approx(init.weight_std("orthogonal", cols, rows), rel=1e-12)
+
+
+def test_orthogonal_entries_are_distributed_as_torch_nn_init_orthogonal():
+    ours, theirs = _draw("orthogonal"), _torch_draw(nn.init.orthogonal_)
+    levels = torch.tensor([0.01, 0.1, 0.5, 0.9, 0.99], dtype=torch.float64)
+    # 210,000 entries, nearly Gaussian of std 1/sqrt(700): these quantiles agree to well within 3%
+    assert torch.allclose(ours.flatten().quantile(levels), theirs.flatten().quantile(levels), rtol=0.03, atol=1e-4)
+    assert float(ours.std()) == pytest.approx(float(theirs.std()), rel=1e-6)
+
+
+def test_random_network_weights_are_the_networks_of_activation_statistics():
+    X = torch.randn(50, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    weights = init.random_network_weights(3, 9, 6, "xavier_uniform", seed=4)
+    assert [tuple(W.shape) for W in weights] == [(9, 6), (9, 9), (9, 9)]
+    h = X
+    records = init.activation_statistics(X, 3, 9, "tanh", "xavier_uniform", seed=4)
+    for W, record in zip(weights, records):
+        h = torch.tanh(h @ W.T)
+        assert float(h.std(unbiased=False)) == pytest.approx(record.std, rel=1e-12)
+
+
+@pytest.mark.parametrize("activation,scheme", [("tanh", "standard"), ("tanh", "orthogonal"), ("sigmoid", "xavier_uniform")])
+def test_jacobians_and_singular_values_match_autograd(activation, scheme):
+    X = torch.randn(4, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    depth, width = 3, 7
+    weights = init.random_network_weights(depth, width, 5, scheme, seed=3)
+    act = models.get_activation(activation).function
+    jacobians = init.layer_jacobians(X, weights, activation)
+    spectra = init.jacobian_singular_values(X, depth, width, activation, scheme, seed=3)
+
+    def network(x, upto):
+        for W in weights[:upto]:
+            x = act(W @ x)
+        return x
+
+    for n, x in enumerate(X):
+        h = x
+        for l, W in enumerate(weights):
+            reference = torch.func.jacrev(lambda v, W=W: act(W @ v))(h)  # (fan_out, fan_in)
+            assert torch.allclose(jacobians[l][n], reference, rtol=0, atol=1e-12)
+            assert torch.allclose(spectra.layers[l][n], torch.linalg.svdvals(reference), rtol=0, atol=1e-10)
+            h = act(W @ h)
+        whole = torch.autograd.functional.jacobian(lambda v: network(v, depth), x)  # (width, n_in)
+        assert torch.allclose(spectra.input_output[n], torch.linalg.svdvals(whole), rtol=0, atol=1e-10)
+    assert [tuple(s.shape) for s in spectra.layers] == [(4, 5), (4, 7), (4, 7)]
+
+
+def test_singular_values_follow_the_quarter_circle_mean():
+    # linear regime: tiny inputs, so tanh' = 1 and J = W; mean singular value 8/(3 pi) sqrt(n) sigma_w
+    X = 1e-6 * torch.randn(2, 400, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for scheme, n_var in (("standard", 1 / 3), ("xavier_uniform", 1.0)):
+        spectra = init.jacobian_singular_values(X, 2, 400, "tanh", scheme, seed=0)
+        # finite-n deviation from the quarter-circle mean is ~1/n; allow 2%
+        assert float(spectra.layers[1].mean()) == pytest.approx(8 / (3 * math.pi) * math.sqrt(n_var), rel=0.02)
+    ortho = init.jacobian_singular_values(X, 2, 400, "tanh", "orthogonal", seed=0)
+    assert torch.allclose(ortho.input_output, torch.ones_like(ortho.input_output), atol=1e-9)
+
+
+def test_jacobian_inputs_are_checked():
+    X = torch.randn(3, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"weights\[1\] has 6 columns"):
+        init.layer_jacobians(X, [torch.randn(5, 4), torch.randn(5, 6)], "tanh")
+    with pytest.raises(TypeError, match="weights must be a non-empty list"):
+        init.layer_jacobians(X, [], "tanh")
+    with pytest.raises(ValueError, match="not element-wise"):
+        init.layer_jacobians(X, [torch.randn(5, 4)], "maxout")
+    with pytest.raises(ValueError, match="n_in must be an int >= 1"):
+        init.random_network_weights(2, 3, 0, "standard")
+    with pytest.raises(ValueError, match="unknown init scheme"):
+        init.jacobian_singular_values(X, 2, 3, "tanh", "orthogonale")
