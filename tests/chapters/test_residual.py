@@ -119,3 +119,54 @@ def test_identity_embedding_checker():
     assert not shape.passed and "widths" in shape.message
     with pytest.raises(TypeError, match="embed"):
         exercises.check_identity_embedding(None)
+
+
+def _book_solution(shallow, hidden, zero_biases=True, double=True, residual=True, activation=None, tail=True):
+    """The solution of the book's exercise, with switches for the likely mistakes."""
+    k = len(shallow.layers) - 2
+    deep = models.MLP([1] + [5] * hidden + [1, 1], activation=activation or shallow.activation, residual=residual)
+    deep = deep.double() if double else deep
+    with torch.no_grad():
+        targets = list(deep.layers[:k]) + (list(deep.layers[hidden:]) if tail else [])
+        for target, source in zip(targets, shallow.layers):
+            target.weight.copy_(source.weight)
+            target.bias.copy_(source.bias)
+        for extra in deep.layers[k:hidden]:
+            extra.weight.zero_()
+            if zero_biases:
+                extra.bias.zero_()
+    return deep
+
+
+def test_identity_embedding_checker_names_the_mistake():
+    """The book's solution passes; each likely mistake fails with a message naming it."""
+    assert exercises.check_identity_embedding(_book_solution).passed
+    mistakes = {
+        "zero the biases": dict(zero_biases=False),
+        "float32": dict(double=False),
+        "residual=True": dict(residual=False),
+        "activation=shallow.activation": dict(activation="relu"),
+        "last two layers": dict(tail=False),
+    }
+    for phrase, switches in mistakes.items():
+        result = exercises.check_identity_embedding(lambda shallow, hidden, s=switches: _book_solution(shallow, hidden, **s))
+        assert not result.passed and phrase in result.message, (phrase, result.message)
+
+    def zeroes_the_shallow_net(shallow, hidden):
+        deep = _book_solution(shallow, hidden)
+        with torch.no_grad():
+            shallow.layers[0].weight.zero_()
+        return deep
+
+    changed = exercises.check_identity_embedding(zeroes_the_shallow_net)
+    assert not changed.passed and "changed the shallow net" in changed.message
+
+
+def test_identity_embedding_reference_is_the_written_out_net():
+    """The checker's reference, the residual net written out from its weights, equals MLP's forward pass."""
+    shallow = _residual_mlp(4, seed=7)
+    x = torch.linspace(-3, 3, 31, dtype=torch.float64).unsqueeze(1)
+    parameters = [(layer.weight.detach(), layer.bias.detach()) for layer in shallow.layers]
+    with torch.no_grad():
+        torch.testing.assert_close(exercises._reference_forward(shallow.widths, parameters, 0.01, x), shallow(x),
+                                   rtol=0, atol=1e-14)
