@@ -99,6 +99,76 @@ def test_digits_network_run_is_the_seeded_sgd_run():
     assert run.history.train_loss == history.train_loss and run.history.epoch == [0, 30]
 
 
+def test_convergence_speed_run_trains_each_member_as_sgd_alone():
+    from lecturelib import init
+    from lecturelib.train import fit
+
+    digits = _digits()
+    speed = runs.convergence_speed_run(digits, widths=[64, 8, 10], activations=("relu", "sigmoid"),
+                                       rates=(0.1, 0.5), seeds=(0, 1), epochs=2, every=1)
+    assert speed.members == [(a, r, s) for a in ("relu", "sigmoid") for r in (0.1, 0.5) for s in (0, 1)]
+    batches = 2  # 40 training samples in batches of 32
+    assert speed.epochs.tolist() == [step / batches for step in range(2 * batches + 1)]
+    assert speed.train_error.shape == (2 * batches + 1, 8)
+    one_hot = runs.one_hot_split(digits)
+    assert one_hot.y_train.shape == (40, 10) and torch.equal(one_hot.y_train.argmax(1), digits.y_train)
+    for k, (activation, rate, seed) in enumerate(speed.members):
+        reference = init.initialize(models.MLP([64, 8, 10], activation), runs.SPEED_INIT, seed=seed)
+        errors = []
+        def record(model, step):
+            with torch.no_grad():
+                errors.append((model(digits.X_train).argmax(1) != digits.y_train).double().mean().item())
+        fit(reference, one_hot, optimizer="sgd", lr=rate, momentum=0.9, epochs=2, batch_size=32, seed=0,
+            on_step=record)
+        assert speed.train_error[:, k].tolist() == pytest.approx(errors, abs=1e-12)
+        member = speed.run.model.to_mlp(k)
+        for p, q in zip(member.parameters(), reference.parameters()):
+            assert torch.allclose(p, q, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="rates"):
+        runs.convergence_speed_run(digits, rates=(0,))
+    with pytest.raises(ValueError, match="classification"):
+        runs.one_hot_split(data.regression_1d(n_train=5, n_test=5))
+
+
+def test_epochs_to_error_and_fastest_rates():
+    error = torch.tensor([[0.9, 0.9, 0.9], [0.3, 0.5, 0.9], [0.1, 0.2, 0.8]], dtype=torch.float64)
+    members = [("relu", 0.1, 0), ("relu", 0.3, 0), ("tanh", 0.1, 0)]
+    speed = runs.SpeedRuns(None, members, torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), error)
+    epochs = runs.epochs_to_error(speed, 0.25)
+    assert epochs == {("relu", 0.1, 0): 1.0, ("relu", 0.3, 0): 1.0, ("tanh", 0.1, 0): float("inf")}
+    assert runs.epochs_to_error(speed, 0.3)[("relu", 0.1, 0)] == 0.5
+    fastest = runs.fastest_rates(epochs)
+    assert fastest == {"relu": (0.1, [1.0]), "tanh": (0.1, [float("inf")])}  # a tie goes to the smaller rate
+    with pytest.raises(ValueError, match="target"):
+        runs.epochs_to_error(speed, 1.5)
+
+
+def test_bias_census_run_starts_from_the_constant_bias():
+    digits = _digits()
+    model = runs.biased_mlp(runs.CENSUS_WIDTHS, "relu", 0.1)
+    assert all(bool((layer.bias == 0.1).all()) for layer in model.layers[:-1])
+    assert not bool((model.layers[-1].bias == 0.1).all())
+    run = runs.bias_census_run(digits, 0.1, 0.05, seed=1)
+    torch.manual_seed(1)
+    reference = runs.biased_mlp(runs.CENSUS_WIDTHS, "relu", 0.1)
+    history = fit(reference, digits, optimizer="sgd", lr=0.05, epochs=20, batch_size=32, seed=1,
+                  callback=lambda m, epoch: runs.unit_census(digits, m, epoch))
+    assert params.fingerprint(run.model) == params.fingerprint(reference)
+    assert run.history.extras == history.extras
+    with pytest.raises(ValueError, match="bias"):
+        runs.bias_census_run(digits, float("nan"), 0.05, seed=0)
+
+
+def test_prelu_run_records_the_learned_slopes():
+    digits = _digits()
+    run = runs.prelu_run(digits, seed=0)
+    slopes = run.history.extras["slopes"]
+    assert len(slopes) == 21 and [len(layer) for layer in slopes[0]] == [64, 64, 64]
+    assert all(value == 0.25 for layer in slopes[0] for value in layer)  # He et al.'s initial slope
+    final = [a.weight.detach().tolist() for a in run.model.activations]
+    assert slopes[-1] == final and any(abs(v - 0.25) > 1e-4 for layer in final for v in layer)
+
+
 # ------------------------------------------------------------------- curves, figure, widget
 
 def _net(widths, activation, seed=0):
