@@ -1,4 +1,4 @@
-r"""Normalisation layers written out: batch, layer, instance, group and weight normalisation.
+r"""Normalisation layers written out: batch, batch re-, layer, instance, group and weight normalisation.
 
 Every activation normaliser here computes, over a set :math:`S` of positions that depends on
 the method,
@@ -17,6 +17,8 @@ and they differ only in :math:`S`. For an input of shape ``(batch N, channels C,
 * group norm (Wu & He 2018): per sample and group of ``C / G`` channels, over those channels
   and the spatial positions.
 
+Batch renormalisation (Ioffe 2017, :class:`BatchRenorm`) keeps batch norm's :math:`S` but corrects
+the batch statistics towards the running averages during training.
 Weight normalisation (Salimans & Kingma 2016) instead reparameterises each weight vector as
 :math:`w = g\,v/\lVert v\rVert`. Batch norm also has its backward pass written out
 (:func:`batch_norm_backward`, :class:`BatchNormFunction`). The modules plug into
@@ -29,9 +31,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_int, check_module, check_positive, check_real, check_tensor
+from ._checks import check_int, check_module, check_nonnegative, check_positive, check_real, check_tensor
 
-__all__ = ["batch_norm_forward", "batch_norm_backward", "BatchNormFunction", "BatchNorm", "LayerNorm",
+__all__ = ["batch_norm_forward", "batch_norm_backward", "BatchNormFunction", "BatchNorm", "BatchRenorm", "LayerNorm",
            "InstanceNorm", "GroupNorm", "group_norm", "WeightNormLinear", "weight_normalize",
            "normalized_axes"]
 
@@ -174,6 +176,75 @@ class BatchNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class BatchRenorm(BatchNorm):
+    r"""Batch renormalisation (Ioffe 2017, Algorithm 1) for ``(N, C)`` or ``(N, C, *spatial)`` inputs.
+
+    Training mode normalises with the batch statistics :math:`\mu_{\mathcal B}`,
+    :math:`\sigma_{\mathcal B} = \sqrt{\sigma^2_{\mathcal B}+\epsilon}` (biased variance) and
+    corrects them towards the running averages :math:`\mu`, :math:`\sigma = \sqrt{\hat\sigma^2+\epsilon}`:
+
+    .. math::
+
+        r = \operatorname{clip}_{[1/r_\max,\, r_\max]}\Big(\frac{\sigma_{\mathcal B}}{\sigma}\Big),\qquad
+        d = \operatorname{clip}_{[-d_\max,\, d_\max]}\Big(\frac{\mu_{\mathcal B}-\mu}{\sigma}\Big),\qquad
+        y = \gamma\Big(\frac{x-\mu_{\mathcal B}}{\sigma_{\mathcal B}}\,r + d\Big) + \beta,
+
+    with :math:`r` and :math:`d` treated as constants by the gradient (stop-gradient). Without
+    clipping, :math:`y = \gamma (x-\mu)/\sigma + \beta`: the layer computes in training what it
+    computes in evaluation mode, which uses the running averages exactly as :class:`BatchNorm`
+    does. :math:`r_\max = 1`, :math:`d_\max = 0` is batch norm. The running averages are updated
+    after :math:`r, d` are computed, as in :class:`BatchNorm` (running mean and unbiased running
+    variance with momentum :math:`\rho`; the paper averages :math:`\sigma` itself, which differs
+    slightly).
+
+    ``ramp_steps`` > 0 relaxes the clipping gradually, as the paper does: at the ``t``-th
+    training call the bounds are :math:`1 + (r_\max-1)\min(1, t/\text{ramp\_steps})` and
+    :math:`d_\max\min(1, t/\text{ramp\_steps})`, so the layer starts as batch norm while the
+    running averages are still poor.
+    """
+
+    def __init__(self, num_features: int, rmax: float = 3.0, dmax: float = 5.0, ramp_steps: int = 0,
+                 eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine)
+        self.rmax = check_real("rmax", rmax, minimum=1.0)
+        self.dmax = check_nonnegative("dmax", dmax)
+        self.ramp_steps = check_int("ramp_steps", ramp_steps, minimum=0)
+
+    def bounds(self) -> tuple[float, float]:
+        """The clipping bounds ``(rmax, dmax)`` of the next training call (after the ramp)."""
+        ramp = 1.0 if self.ramp_steps == 0 else min(1.0, int(self.num_batches_tracked) / self.ramp_steps)
+        return 1.0 + (self.rmax - 1.0) * ramp, self.dmax * ramp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("input", x, min_ndim=2, floating=True)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"input must have {self.num_features} channels in dimension 1, got shape {tuple(x.shape)}")
+        if not self.training:
+            return super().forward(x)
+        axes = _batch_axes(x)
+        m = x.numel() // self.num_features
+        if m < 2:
+            raise ValueError(f"batch renorm needs more than one value per channel in training mode, got input "
+                             f"shape {tuple(x.shape)}")
+        mean = x.mean(dim=axes)  # (C,)
+        var = x.var(dim=axes, unbiased=False)  # (C,)
+        std = torch.sqrt(var + self.eps)  # sigma_B, (C,)
+        rmax, dmax = self.bounds()
+        with torch.no_grad():
+            running_std = torch.sqrt(self.running_var + self.eps)  # sigma, (C,)
+            r = (std / running_std).clamp(1.0 / rmax, rmax)  # (C,), no gradient
+            d = ((mean - self.running_mean) / running_std).clamp(-dmax, dmax)  # (C,), no gradient
+        x_hat = (x - _channel_view(mean, x)) / _channel_view(std, x) * _channel_view(r, x) + _channel_view(d, x)
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * m / (m - 1))
+            self.num_batches_tracked += 1
+        return _channel_view(self.weight, x) * x_hat + _channel_view(self.bias, x)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, rmax={self.rmax}, dmax={self.dmax}, ramp_steps={self.ramp_steps}"
 
 
 def _normalize(x, axes, eps):

@@ -222,6 +222,120 @@ def test_bad_inputs():
         norm.group_norm(0)
 
 
+# ------------------------------------------------------------------ batch renormalisation (Ioffe 2017)
+
+def _batch_renorm_reference(x, gamma, beta, running_mean, running_var, rmax, dmax, momentum, eps=1e-5):
+    """Algorithm 1 of Ioffe (2017) written out per channel in float64 (loops, no broadcasting);
+    returns y, the running statistics after the step, r, d and the closed-form input gradient
+    for the upstream gradient g, with r and d held constant."""
+    n, c = x.shape
+    y, r_all, d_all = torch.empty_like(x), [], []
+    new_mean, new_var = running_mean.clone(), running_var.clone()
+    parts = []
+    for k in range(c):
+        column = [float(x[i, k]) for i in range(n)]
+        mu_b = sum(column) / n
+        var_b = sum((v - mu_b) ** 2 for v in column) / n
+        sigma_b = (var_b + eps) ** 0.5
+        sigma = (float(running_var[k]) + eps) ** 0.5
+        r = min(max(sigma_b / sigma, 1 / rmax), rmax)
+        d = min(max((mu_b - float(running_mean[k])) / sigma, -dmax), dmax)
+        for i in range(n):
+            y[i, k] = float(gamma[k]) * ((column[i] - mu_b) / sigma_b * r + d) + float(beta[k])
+        new_mean[k] = (1 - momentum) * float(running_mean[k]) + momentum * mu_b
+        new_var[k] = (1 - momentum) * float(running_var[k]) + momentum * var_b * n / (n - 1)
+        r_all.append(r)
+        d_all.append(d)
+        parts.append((mu_b, sigma_b, r, d))
+    return y, new_mean, new_var, r_all, d_all, parts
+
+
+def _batch_renorm_grad_reference(x, g, gamma, parts):
+    """dl/dx = gamma r / sigma_B (g - mean g - x_hat mean(g x_hat)), x_hat = (x - mu_B) / sigma_B, and
+    dl/dgamma = sum g (x_hat r + d), dl/dbeta = sum g, per channel, written out."""
+    n, c = x.shape
+    grad_x, grad_gamma, grad_beta = torch.empty_like(x), torch.empty(c, dtype=x.dtype), torch.empty(c, dtype=x.dtype)
+    for k, (mu_b, sigma_b, r, d) in enumerate(parts):
+        x_hat = [(float(x[i, k]) - mu_b) / sigma_b for i in range(n)]
+        gk = [float(g[i, k]) for i in range(n)]
+        mean_g = sum(gk) / n
+        mean_gx = sum(a * b for a, b in zip(gk, x_hat)) / n
+        for i in range(n):
+            grad_x[i, k] = float(gamma[k]) * r / sigma_b * (gk[i] - mean_g - x_hat[i] * mean_gx)
+        grad_gamma[k] = sum(a * (b * r + d) for a, b in zip(gk, x_hat))
+        grad_beta[k] = sum(gk)
+    return grad_x, grad_gamma, grad_beta
+
+
+def test_batch_renorm_matches_the_written_out_algorithm_with_clipping():
+    generator = torch.Generator().manual_seed(11)
+    layer = norm.BatchRenorm(4, rmax=2.0, dmax=1.5, momentum=0.3).double()
+    _randomize_affine(layer)
+    with torch.no_grad():  # running statistics far enough from the batch's that some r and d clip
+        layer.running_mean.copy_(torch.tensor([0.0, 3.0, -1.0, 0.5], dtype=torch.float64))
+        layer.running_var.copy_(torch.tensor([1.0, 0.1, 4.0, 0.9], dtype=torch.float64))
+    scale = torch.tensor([1.2, 1.0, 0.5, 3.5], dtype=torch.float64)
+    x = torch.tensor([0.3, 1.0, 0.0, -0.2], dtype=torch.float64) + scale * torch.randn(12, 4, generator=generator,
+                                                                                        dtype=torch.float64)
+    gamma, beta = layer.weight.detach().clone(), layer.bias.detach().clone()
+    y_ref, mean_ref, var_ref, r, d, parts = _batch_renorm_reference(
+        x, gamma, beta, layer.running_mean.clone(), layer.running_var.clone(), 2.0, 1.5, 0.3)
+    assert max(r) == 2.0 and min(r) == 0.5 and 1.5 in [abs(v) for v in d]  # both clips are exercised
+    assert any(0.5 < v < 2.0 for v in r) and any(abs(v) < 1.5 for v in d)
+    xr = x.clone().requires_grad_(True)
+    y = layer(xr)
+    torch.testing.assert_close(y, y_ref, **TOL)
+    torch.testing.assert_close(layer.running_mean, mean_ref, **TOL)
+    torch.testing.assert_close(layer.running_var, var_ref, **TOL)
+    upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    (y * upstream).sum().backward()
+    grad_x, grad_gamma, grad_beta = _batch_renorm_grad_reference(x, upstream, gamma, parts)
+    torch.testing.assert_close(xr.grad, grad_x, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(layer.weight.grad, grad_gamma, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(layer.bias.grad, grad_beta, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("shape", [(16, 6), (8, 6, 5)])
+def test_batch_renorm_with_rmax_1_dmax_0_is_batch_norm(shape):
+    x = 2.0 + 3.0 * torch.randn(shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    ours, ref = norm.BatchRenorm(6, rmax=1.0, dmax=0.0).double(), norm.BatchNorm(6).double()
+    _randomize_affine(ours, ref)
+    _compare_outputs_and_grads(ours, ref, x)
+    for seed in (4, 5):
+        xb = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        torch.testing.assert_close(ours(xb), ref(xb), **TOL)
+    torch.testing.assert_close(ours.running_mean, ref.running_mean, **TOL)
+    torch.testing.assert_close(ours.running_var, ref.running_var, **TOL)
+    ours.eval(), ref.eval()
+    torch.testing.assert_close(ours(x), ref(x), **TOL)
+
+
+def test_batch_renorm_without_clipping_computes_the_evaluation_map_in_training():
+    x = 1.0 + 2.0 * torch.randn(32, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    layer = norm.BatchRenorm(3, rmax=1e6, dmax=1e6).double()
+    _randomize_affine(layer)
+    with torch.no_grad():
+        layer.running_mean.fill_(0.8)
+        layer.running_var.fill_(3.0)
+    evaluation = layer.eval()(x)
+    torch.testing.assert_close(layer.train()(x), evaluation, **TOL)
+
+
+def test_batch_renorm_ramps_its_bounds():
+    layer = norm.BatchRenorm(2, rmax=3.0, dmax=5.0, ramp_steps=4)
+    assert layer.bounds() == (1.0, 0.0)
+    for _ in range(2):
+        layer(torch.randn(5, 2))
+    assert layer.bounds() == (2.0, 2.5)
+    for _ in range(4):
+        layer(torch.randn(5, 2))
+    assert layer.bounds() == (3.0, 5.0) and int(layer.num_batches_tracked) == 6
+    model = models.MLP([3, 8, 2], "relu", norm=norm.BatchRenorm)
+    assert isinstance(model.norms[0], norm.BatchRenorm) and model(torch.randn(4, 3)).shape == (4, 2)
+    with pytest.raises(ValueError, match="batch renorm"):
+        norm.BatchRenorm(2)(torch.randn(1, 2))
+
+
 # ------------------------------------------------------------------ bad input gets a clear error
 
 @pytest.mark.parametrize("call, name", [
@@ -232,6 +346,10 @@ def test_bad_inputs():
     (lambda: norm.LayerNorm(3, eps=float("nan")), "eps"),
     (lambda: norm.GroupNorm(1, 3, eps=float("inf")), "eps"),
     (lambda: norm.InstanceNorm(3, eps=-1.0), "eps"),
+    (lambda: norm.BatchRenorm(3, rmax=0.5), "rmax"),
+    (lambda: norm.BatchRenorm(3, rmax=float("nan")), "rmax"),
+    (lambda: norm.BatchRenorm(3, dmax=-1.0), "dmax"),
+    (lambda: norm.BatchRenorm(3, ramp_steps=-1), "ramp_steps"),
 ])
 def test_nan_infinite_and_non_positive_numbers_are_refused(call, name):
     with pytest.raises(ValueError, match=name):
@@ -242,6 +360,7 @@ def test_nan_infinite_and_non_positive_numbers_are_refused(call, name):
     (lambda: norm.BatchNorm(2.5), "num_features"),
     (lambda: norm.BatchNorm(3, eps="1e-5"), "eps"),
     (lambda: norm.group_norm(2.0), "num_groups"),
+    (lambda: norm.BatchRenorm(3, ramp_steps=1.5), "ramp_steps"),
 ])
 def test_wrong_kinds_are_type_errors(call, name):
     with pytest.raises(TypeError, match=name):
