@@ -109,19 +109,68 @@ def test_lipschitz_checker_leaves_the_global_random_state_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
-@pytest.mark.parametrize("residual", [False, True])
-def test_regression_run_is_the_fit_it_describes(residual):
+def test_regression_run_is_the_fit_it_describes():
+    """The residual run is the lecture network's recipe (lecture_network.train_lecture_network) with
+    residual connections, written out through train.fit."""
     regression = data.regression_1d()
     device.seed_everything(0)
-    reference = models.MLP([1, 5, 5, 5, 1, 1], "leaky_relu", residual=residual)
-    history = train.fit(reference, regression, optimizer="adam", lr=0.02, epochs=1000, eval_every=1000,
+    reference = models.MLP([1, 5, 5, 5, 1, 1], "leaky_relu", residual=True)
+    history = train.fit(reference, regression, optimizer="adam", lr=0.01, epochs=3000, eval_every=500,
                         device="cpu")
-    run = experiments.regression_run(regression, residual)
+    run = experiments.regression_run(regression)
     assert torch.equal(params.vector(run.model), params.vector(reference))
     assert run.history.train_loss == history.train_loss
-    assert experiments.regression_run(regression, residual).from_cache
+    assert experiments.regression_run(regression, True).from_cache
     with pytest.raises(TypeError, match="residual"):
         experiments.regression_run(regression, 1)
+    with pytest.raises(ValueError, match="train_lecture_network"):
+        experiments.regression_run(regression, False)
+
+
+def _written_out_growth(X, y, activation, alpha, seed, hidden_layers, width):
+    """||delta_2|| / ||delta_n|| and ||z_n|| / ||z_2|| by autograd through the residual net written out."""
+    widths = [X.shape[1]] + [width] * hidden_layers + [int(y.max()) + 1]
+    generator = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(widths[k + 1], widths[k], generator=generator, dtype=torch.float64) / widths[k] ** 0.5
+               for k in range(len(widths) - 1)]
+    for W in weights:
+        W.requires_grad_(True)
+    sigma = torch.relu if activation == "relu" else torch.tanh
+    z, states = X.double(), []
+    for k, W in enumerate(weights[:-1]):
+        h = alpha * sigma(z @ W.T)
+        z = z + h if W.shape[0] == W.shape[1] else h
+        z.retain_grad()
+        states.append(z)
+    loss = torch.nn.functional.cross_entropy(z @ weights[-1].T, y)
+    loss.backward()
+    batch = X.shape[0]
+    delta = [(state.grad * batch).norm(dim=1).mean() for state in states]  # per-sample losses' deltas
+    size = [state.detach().norm(dim=1).mean() for state in states]
+    return float(delta[0] / delta[-1]), float(size[-1] / size[0])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_scaled_residual_growth_against_autograd(activation):
+    digits = data.digits()
+    X, y = digits.X_train[:40].double(), digits.y_train[:40]
+    growth = experiments.scaled_residual_growth(X, y, activation, 0.3, seeds=(0, 5), hidden_layers=8, width=6)
+    assert growth.gradient.shape == growth.forward.shape == growth.bound.shape == (2,)
+    for i, seed in enumerate((0, 5)):
+        gradient, forward = _written_out_growth(X, y, activation, 0.3, seed, 8, 6)
+        assert growth.gradient[i].item() == pytest.approx(gradient, rel=1e-10)
+        assert growth.forward[i].item() == pytest.approx(forward, rel=1e-10)
+        net = models.random_network([64] + [6] * 8 + [10], models.scaled_activation(activation, 0.3), residual=True,
+                                    seed=seed)
+        norms = [torch.linalg.matrix_norm(W, ord=2) for W in net.weights[1:-1]]  # the 7 residual layers
+        assert growth.bound[i].item() == pytest.approx(float(torch.stack([1 + 0.3 * n for n in norms]).prod()),
+                                                       rel=1e-10)
+    with pytest.raises(ValueError, match="activation"):
+        experiments.scaled_residual_growth(X, y, "sigmoid", 0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        experiments.scaled_residual_growth(X, y, "relu", 0.0)
+    with pytest.raises(ValueError, match="seeds"):
+        experiments.scaled_residual_growth(X, y, "relu", 0.5, seeds=())
 
 
 def test_digits_run_is_the_fit_it_describes():
