@@ -1,11 +1,15 @@
 r"""The runs of the chapter *Batch normalisation* (``book/batchnorm``).
 
-- :func:`ioffe_mlp`: the network of Ioffe & Szegedy (2015, Section 4.1), three sigmoid layers of
-  100 units, with or without :class:`~lecturelib.norm.BatchNorm` (or another normalisation);
+- :func:`ioffe_mlp`: the network of Ioffe & Szegedy (2015, Section 4.1), three sigmoid (or ReLU)
+  layers of 100 units, with or without :class:`~lecturelib.norm.BatchNorm` (or another normalisation);
+- :class:`WarmupLinearDecay`: a learning-rate warm-up followed by a linear decay to zero;
 - :class:`UnitInputPercentiles`: a ``fit`` callback recording percentiles of one unit's sigmoid
-  input (their Figure 1b,c); :func:`steps_to_accuracy`: the "steps to 72.2%" column of their Figure 3;
+  input (their Figure 1b,c); :func:`steps_to_accuracy`: the "steps to 72.2%" column of their Figure 3,
+  :func:`seed_table`, :func:`format_seed_table`, :func:`mean_spread`: that table over seeds;
 - :func:`run_ioffe_experiment`: their MNIST experiment at laptop scale (``mnist_experiment.ipynb``,
-  ``learning_rates.ipynb``), cached;
+  ``learning_rates.ipynb``, ``other_normalisations.ipynb``), cached, with any activation,
+  initialisation scale, schedule or normalisation; :func:`batch_statistics_accuracy`: accuracy
+  when a trained normaliser uses the statistics of small test batches (training mode);
 - :func:`smoothness_run`: Santurkar et al.'s (2018) loss landscape, gradient predictiveness and
   effective beta-smoothness along training (``smoothness.ipynb``), cached;
 - :func:`running_statistics_trace`, :func:`running_statistics_traces`: what batch norm's running
@@ -15,13 +19,15 @@ r"""The runs of the chapter *Batch normalisation* (``book/batchnorm``).
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int, check_positive, check_real, check_seed, check_tensor, check_type
+from .._checks import (check_choice, check_int, check_module, check_positive, check_real, check_same_rows, check_seed,
+                       check_tensor, check_type)
 from ..cache import CachedRun, RunSpec, cached_run
 from ..data import DataSplit
 from ..device import model_device
@@ -30,14 +36,20 @@ from ..norm import BatchNorm
 from ..smoothness import GradientStepProbe
 from ..train import History
 
-__all__ = ["ioffe_mlp", "UnitInputPercentiles", "steps_to_accuracy", "run_ioffe_experiment", "smoothness_run",
+__all__ = ["ioffe_mlp", "WarmupLinearDecay", "UnitInputPercentiles", "steps_to_accuracy", "run_ioffe_experiment",
+           "seed_table", "mean_spread", "format_seed_table", "batch_statistics_accuracy", "smoothness_run",
            "running_statistics_trace", "running_statistics_traces", "TRACE_BATCH_SIZES", "TRACE_MOMENTA"]
 
 
+ACTIVATIONS = ("sigmoid", "relu")
+
+
 def ioffe_mlp(n_in: int, n_classes: int, batch_norm: bool, init_std: float = 2.0, seed: int = 0,
-              norm_layer=None) -> nn.Module:
+              norm_layer=None, activation: str = "sigmoid") -> nn.Module:
     r"""The network of Ioffe & Szegedy (2015, Section 4.1): three fully connected hidden layers of
     100 sigmoid units, optionally with :class:`~lecturelib.norm.BatchNorm` before each sigmoid.
+    ``activation="relu"`` puts ReLUs in place of the sigmoids (the nonlinearity of their Inception
+    network, Section 4.2).
 
     Weights are small random Gaussians, :math:`W_{ij}\sim N(0, \text{init\_std}^2/n_\text{in})`,
     biases zero, drawn from ``torch.manual_seed(seed)``, so both variants start from the same
@@ -49,17 +61,46 @@ def ioffe_mlp(n_in: int, n_classes: int, batch_norm: bool, init_std: float = 2.0
     check_int("n_classes", n_classes, minimum=1)
     check_positive("init_std", init_std)
     check_type("batch_norm", batch_norm, bool, "True or False")
+    check_choice("activation", activation, ACTIVATIONS)
     if norm_layer is not None and (batch_norm or not callable(norm_layer)):
         raise ValueError(f"norm_layer must be a callable width -> module, used with batch_norm=False; "
                          f"got norm_layer={norm_layer!r}, batch_norm={batch_norm}")
     torch.manual_seed(check_seed("seed", seed))
     layer = norm_layer if norm_layer is not None else (BatchNorm if batch_norm else None)
-    model = MLP([n_in, 100, 100, 100, n_classes], activation="sigmoid", norm=layer)
+    model = MLP([n_in, 100, 100, 100, n_classes], activation=activation, norm=layer)
     with torch.no_grad():
         for linear in model.layers:
             linear.weight.normal_(0.0, init_std / linear.in_features ** 0.5)
             linear.bias.zero_()
     return model
+
+
+@dataclass(frozen=True)
+class WarmupLinearDecay:
+    r"""A learning-rate schedule (``schedule(step) -> factor`` for ``train.fit``): a linear warm-up
+    over ``warmup`` steps, then a linear decay to zero at step ``total``,
+
+    .. math::
+
+        \eta_t = \min\Big(1, \frac{t+1}{\text{warmup}}\Big)\,\max\Big(0, 1-\frac{t}{\text{total}}\Big).
+
+    Ioffe & Szegedy (2015, Section 4.2.1) decay the rate faster when they raise it; the warm-up
+    keeps the first steps at a high rate from throwing the untrained network far.
+    """
+
+    warmup: int
+    total: int
+
+    def __post_init__(self):
+        check_int("warmup", self.warmup, minimum=1)
+        check_int("total", self.total, minimum=1)
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+    def __call__(self, step: int) -> float:
+        step = check_int("step", step, minimum=0)
+        return min(1.0, (step + 1) / self.warmup) * max(0.0, 1.0 - step / self.total)
 
 
 class UnitInputPercentiles:
@@ -108,20 +149,98 @@ def steps_to_accuracy(history: History, target: float, steps_per_epoch: int):
     return None
 
 
+def seed_table(histories: dict, target: float, steps_per_epoch: int) -> dict:
+    """Ioffe & Szegedy's Figure 3 columns over seeds: for ``histories = {name: [History per seed]}``,
+    ``{name: {"steps": [steps to target or None per seed], "best": [best test accuracy per seed]}}``."""
+    if not isinstance(histories, dict) or not histories:
+        raise TypeError(f"histories must be a non-empty dict name -> list of History, got {type(histories).__name__}")
+    table = {}
+    for name, runs in histories.items():
+        if not isinstance(runs, (list, tuple)) or not runs:
+            raise TypeError(f"histories[{name!r}] must be a non-empty list of History (one per seed)")
+        table[name] = {"steps": [steps_to_accuracy(h, target, steps_per_epoch) for h in runs],
+                       "best": [max(h.test_accuracy) for h in runs]}
+    return table
+
+
+def mean_spread(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value) of the finite numbers ``values``."""
+    array = np.asarray(list(values), dtype=float)
+    if array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"values must be a non-empty sequence of finite numbers, got {list(values)!r}")
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+def format_seed_table(table: dict, rates: dict) -> str:
+    """:func:`seed_table` as text, one row per model: the learning rate ``rates[name]``, the steps
+    to the target as mean ± standard deviation over the seeds that reach it (with how many do) and
+    per seed, and the best test accuracy as mean ± standard deviation."""
+    lines = [f"{'model':18s} {'lr':>5s}  {'steps to target':>22s} {'per seed':>19s}  {'best accuracy':>15s}"]
+    for name, row in table.items():
+        reached = [s for s in row["steps"] if s is not None]
+        if not reached:
+            steps = "never"
+        else:
+            mean, sd = mean_spread(reached)
+            steps = f"{mean:.0f} ± {sd:.0f}" + ("" if len(reached) == len(row["steps"])
+                                                 else f" ({len(reached)}/{len(row['steps'])} seeds)")
+        per_seed = ", ".join("never" if s is None else str(s) for s in row["steps"])
+        mean, sd = mean_spread(row["best"])
+        lines.append(f"{name:18s} {rates[name]:5.2f}  {steps:>22s} {per_seed:>19s}  {mean:9.3f} ± {sd:.3f}")
+    return "\n".join(lines)
+
+
 def run_ioffe_experiment(split: DataSplit, batch_norm: bool, lr: float, epochs: int, batch_size: int = 60,
-                         unit: int = 0, seed: int = 0, device="cpu") -> CachedRun:
+                         unit: int = 0, seed: int = 0, device="cpu", activation: str = "sigmoid",
+                         init_std: float = 2.0, schedule=None, norm_layer=None) -> CachedRun:
     r"""Train :func:`ioffe_mlp` on ``split`` with minibatch SGD (cross-entropy, evaluated every
     epoch) and record the 15th/50th/85th percentiles of unit ``unit`` of the last hidden layer's
     sigmoid input over the test inputs (:class:`UnitInputPercentiles`), as in Ioffe & Szegedy
     (2015, Figure 1). Cached; ``history.extras`` holds ``p15``, ``p50``, ``p85`` per epoch. Small
     nets train fastest on the CPU; ``device=None`` trains on :func:`lecturelib.device.get_device`.
+
+    ``activation``, ``init_std`` and ``norm_layer`` go to :func:`ioffe_mlp` (``norm_layer`` must be
+    describable for the cache key: a class or a ``functools.partial`` of one, such as
+    ``partial(norm.GroupNorm, 4)``); ``schedule`` (e.g. :class:`WarmupLinearDecay`) to ``train.fit``.
     """
     check_type("split", split, DataSplit, "a lecturelib.data.DataSplit")
+    extra = {}  # only non-default settings enter the network's description, so earlier keys stay valid
+    if activation != "sigmoid":
+        extra["activation"] = activation
+    if init_std != 2.0:
+        extra["init_std"] = init_std
+    if norm_layer is not None:
+        extra["norm_layer"] = norm_layer
     return cached_run(RunSpec(
         name="bn-ioffe", data=split,
-        model=partial(ioffe_mlp, split.n_features, split.n_classes, batch_norm, seed=seed),
-        lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+        model=partial(ioffe_mlp, split.n_features, split.n_classes, batch_norm, seed=seed, **extra),
+        lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, schedule=schedule,
         callback=UnitInputPercentiles(split.X_test, unit=unit), device=device))
+
+
+def batch_statistics_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    """Accuracy of ``model`` on ``X`` ``(N, features)``, labels ``y`` ``(N,)``, in *training* mode, fed
+    in consecutive batches of ``batch_size`` (the remainder dropped), so every batch-norm layer
+    normalises with the statistics of those few samples as it does during training. The running
+    averages (which training mode updates) and the model's mode are restored afterwards."""
+    check_module("model", model)
+    check_tensor("X", X, ndim=2, floating=True)
+    check_tensor("y", y, ndim=1)
+    check_same_rows(("X", "y"), X, y)
+    batch_size = check_int("batch_size", batch_size, minimum=2, maximum=len(X))
+    was_training = model.training
+    saved = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    model.train()
+    correct, seen = 0, 0
+    with torch.no_grad():
+        for start in range(0, len(X) - batch_size + 1, batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            correct += int((model(xb).argmax(1) == yb).sum())
+            seen += len(yb)
+        for name, buffer in model.named_buffers():
+            buffer.copy_(saved[name])
+    model.train(was_training)
+    return correct / seen
 
 
 def smoothness_run(split: DataSplit, batch_norm: bool, step_sizes, lr: float = 0.5, steps: int = 690,

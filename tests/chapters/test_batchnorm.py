@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from functools import partial  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -77,6 +79,90 @@ def test_run_ioffe_experiment_is_cached_and_equals_a_plain_fit():
     assert history.test_loss == first.history.test_loss and history.extras == first.history.extras
     for ours, reference in zip(second.model.state_dict().values(), model.state_dict().values()):
         torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+
+
+def test_warmup_linear_decay_is_the_written_out_formula_and_drives_fit():
+    # the reference: min(1, (t+1)/warmup) * max(0, 1 - t/total) by hand, and torch's LambdaLR on the same steps
+    schedule = experiments.WarmupLinearDecay(warmup=4, total=10)
+    assert [schedule(t) for t in (0, 1, 3, 5, 10, 12)] == pytest.approx([0.25, 0.45, 0.7, 0.5, 0.0, 0.0])
+    assert schedule.describe() == {"warmup": 4, "total": 10}
+    split = data.toy_2d("blobs", n_samples=60, seed=0)  # 30 training points: 3 minibatches of 10
+    model = experiments.ioffe_mlp(2, 3, batch_norm=True, seed=1, activation="relu")
+    reference = experiments.ioffe_mlp(2, 3, batch_norm=True, seed=1, activation="relu")
+    assert isinstance(model.activations[0], torch.nn.ReLU)
+    train.fit(model, split, lr=0.3, epochs=2, batch_size=10, seed=0, device="cpu", schedule=schedule)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    generator = torch.Generator().manual_seed(0)
+    reference.train()
+    for _ in range(2):
+        order = torch.randperm(len(split.X_train), generator=generator)
+        for start in range(0, len(order), 10):
+            index = order[start:start + 10]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(reference(split.X_train[index]), split.y_train[index]).backward()
+            optimizer.step()
+            scheduler.step()
+    for ours, theirs in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_run_ioffe_experiment_passes_activation_initialisation_schedule_and_normalisation():
+    # the reference: train.fit of ioffe_mlp built with the same settings
+    split = data.toy_2d("blobs", n_samples=60, seed=0)
+    schedule = experiments.WarmupLinearDecay(warmup=3, total=12)
+    layer = partial(norm.BatchRenorm, rmax=2.0, dmax=1.0)
+    run = experiments.run_ioffe_experiment(split, batch_norm=False, lr=0.2, epochs=2, batch_size=10, seed=1,
+                                           activation="relu", init_std=1.5, schedule=schedule, norm_layer=layer)
+    assert isinstance(run.model.norms[0], norm.BatchRenorm) and run.model.norms[0].rmax == 2.0
+    model = experiments.ioffe_mlp(2, 3, batch_norm=False, seed=1, activation="relu", init_std=1.5, norm_layer=layer)
+    history = train.fit(model, split, lr=0.2, epochs=2, batch_size=10, seed=1, device="cpu", schedule=schedule,
+                        callback=experiments.UnitInputPercentiles(split.X_test))
+    assert history.test_loss == run.history.test_loss
+    other = experiments.run_ioffe_experiment(split, batch_norm=False, lr=0.2, epochs=2, batch_size=10, seed=1,
+                                             activation="relu", init_std=1.5, norm_layer=layer)
+    assert not other.from_cache and other.history.test_loss != run.history.test_loss  # the schedule is in the key
+
+
+def test_seed_table_and_its_text():
+    fast = [History(epoch=[0, 1, 2], test_accuracy=[0.1, 0.95, 0.97]), History(epoch=[0, 1, 2], test_accuracy=[0.1, 0.5, 0.96])]
+    slow = [History(epoch=[0, 1, 2], test_accuracy=[0.1, 0.2, 0.3])] * 2
+    table = experiments.seed_table({"fast": fast, "slow": slow}, 0.9, steps_per_epoch=10)
+    assert table == {"fast": {"steps": [10, 20], "best": [0.97, 0.96]}, "slow": {"steps": [None, None], "best": [0.3, 0.3]}}
+    text = experiments.format_seed_table(table, {"fast": 0.5, "slow": 1.0}).splitlines()
+    assert "15 ± 7" in text[1] and "10, 20" in text[1] and "0.965 ± 0.007" in text[1]
+    assert "never" in text[2] and "0.300 ± 0.000" in text[2]
+    assert experiments.mean_spread([2.0]) == (2.0, 0.0)
+    assert experiments.mean_spread([1, 2, 3]) == pytest.approx((2.0, 1.0))
+    with pytest.raises(ValueError, match="values"):
+        experiments.mean_spread([1.0, float("nan")])
+    with pytest.raises(TypeError, match="histories"):
+        experiments.seed_table({"a": []}, 0.9, 10)
+
+
+def test_batch_statistics_accuracy_uses_each_small_batch_and_restores_the_model():
+    # the reference: the batch-norm network in training mode on each batch of 4, written out
+    model = experiments.ioffe_mlp(5, 3, batch_norm=True, seed=2)
+    with torch.no_grad():
+        model.norms[0].running_mean.fill_(0.3)
+    X = torch.randn(18, 5, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 3, (18,), generator=torch.Generator().manual_seed(1))
+    model.eval()
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    accuracy = experiments.batch_statistics_accuracy(model, X, y, batch_size=4)
+    assert not model.training
+    for name, b in model.named_buffers():
+        assert torch.equal(b, buffers[name])
+    correct = 0
+    for start in range(0, 16, 4):
+        reference = experiments.ioffe_mlp(5, 3, batch_norm=True, seed=2).train()
+        with torch.no_grad():
+            correct += int((reference(X[start:start + 4]).argmax(1) == y[start:start + 4]).sum())
+    assert accuracy == correct / 16
+    with pytest.raises(ValueError, match="batch_size"):
+        experiments.batch_statistics_accuracy(model, X, y, batch_size=1)
+    with pytest.raises(ValueError, match="y"):
+        experiments.batch_statistics_accuracy(model, X, y[:5], batch_size=4)
 
 
 def test_smoothness_run_measures_along_a_plain_fit_without_changing_it():
@@ -171,6 +257,9 @@ def test_exercise_checker_accepts_reference_and_rejects_mistakes():
     (lambda: experiments.UnitInputPercentiles(torch.zeros(4, 3), layer=0.5), TypeError, "layer"),
     (lambda: experiments.UnitInputPercentiles(torch.zeros(4), unit=0), ValueError, "X_probe"),
     (lambda: experiments.run_ioffe_experiment((1, 2), True, 0.5, 2), TypeError, "split"),
+    (lambda: experiments.ioffe_mlp(8, 3, batch_norm=False, activation="tanh"), ValueError, "activation"),
+    (lambda: experiments.WarmupLinearDecay(warmup=0, total=10), ValueError, "warmup"),
+    (lambda: experiments.WarmupLinearDecay(warmup=2, total=1.5), TypeError, "total"),
     (lambda: experiments.smoothness_run(data.toy_2d("blobs", n_samples=40), True, [0.1], batch_size=1000),
      ValueError, "batch_size"),
 ])
