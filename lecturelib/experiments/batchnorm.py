@@ -171,11 +171,12 @@ def mean_spread(values) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
 
 
-def format_seed_table(table: dict, rates: dict) -> str:
-    """:func:`seed_table` as text, one row per model: the learning rate ``rates[name]``, the steps
+def format_seed_table(table: dict, rates: dict, label: str = "lr") -> str:
+    """:func:`seed_table` as text, one row per model: the learning rate ``rates[name]`` (or
+    another setting, headed ``label``), the steps
     to the target as mean ± standard deviation over the seeds that reach it (with how many do) and
     per seed, and the best test accuracy as mean ± standard deviation."""
-    lines = [f"{'model':18s} {'lr':>5s}  {'steps to target':>22s} {'per seed':>19s}  {'best accuracy':>15s}"]
+    lines = [f"{'model':18s} {label:>5s}  {'steps to target':>22s} {'per seed':>19s}  {'best accuracy':>15s}"]
     for name, row in table.items():
         reached = [s for s in row["steps"] if s is not None]
         if not reached:
