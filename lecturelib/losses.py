@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ._checks import check_tensor
 
-__all__ = ["default_loss", "vmap_loss", "cross_entropy", "mean_squared_error"]
+__all__ = ["default_loss", "vmap_loss", "cross_entropy", "cross_entropy_and_correct", "mean_squared_error"]
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -33,6 +33,20 @@ def cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     # output: (batch, classes), target: (batch,)
     picked = output.gather(1, target.unsqueeze(1)).squeeze(1)
     return (torch.logsumexp(output, dim=1) - picked).mean()
+
+
+def cross_entropy_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r""":func:`cross_entropy` and the number of samples whose arg-max is the target, from one
+    reduction: the row maxima :math:`m` and their indices give both the shift of
+    :math:`\log\sum_j e^{u_j} = m + \log\sum_j e^{u_j - m}` (``torch.logsumexp``'s own formula, an
+    infinite maximum shifted by 0 as there) and the predictions (the first maximal index, as
+    ``argmax``). Returns ``(mean loss, count)``, the count an integer tensor."""
+    # output: (batch, classes), target: (batch,)
+    largest, predicted = output.max(dim=1, keepdim=True)  # (batch, 1) each
+    shift = largest.masked_fill(largest.abs() == float("inf"), 0.0)
+    log_sum = (output - shift).exp_().sum(dim=1).log_().add_(shift.squeeze(1))  # (batch,)
+    picked = output.gather(1, target.unsqueeze(1)).squeeze(1)
+    return (log_sum - picked).mean(), (predicted.squeeze(1) == target).sum()
 
 
 def mean_squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

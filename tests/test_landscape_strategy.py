@@ -15,7 +15,7 @@ from lecturelib import landscape as L
 from lecturelib.landscape import engine, strategy
 from lecturelib.landscape.engine import evaluate_affine
 from lecturelib.models import MLP
-from lecturelib.models.convnets import ResNet
+from lecturelib.models.convnets import ResNet, SmallCNN
 from lecturelib.train import evaluate
 
 
@@ -98,10 +98,20 @@ def _cases():
     tied = _Tied().double()
     Xt, yt = torch.randn(20, 4, generator=g), torch.randint(0, 3, (20,), generator=g)
     yield "tied weights", tied, Xt, yt, [L.random_direction(tied, ignore=None, generator=s) for s in (1, 2)], None
+    yield from _cnn_cases(g)
+
+
+def _cnn_cases(g):
+    torch.manual_seed(1)
+    cnn = SmallCNN((1, 6, 6), num_classes=3, channels=(4, 5)).double()  # fan-in 9: K = 1 assembles conv 0
+    Xn, yn = torch.randn(14, 36, generator=g), torch.randint(0, 3, (14,), generator=g)
+    yield "cnn, K = 2", cnn, Xn, yn, [L.random_direction(cnn, generator=s) for s in (1, 2)], None
+    yield "cnn, K = 1, first convolution assembled", cnn, Xn, yn, [L.random_direction(cnn, generator=3)], None
 
 
 CASE_NAMES = ["wide input, first layer moves", "mlp, first layer moves", "mlp, first layer fixed", "mlp, only the first layer moves (K = 1)",
-              "mlp, origin override, K = 3", "regression", "resnet, batch-norm state directions", "tied weights"]
+              "mlp, origin override, K = 3", "regression", "resnet, batch-norm state directions", "tied weights",
+              "cnn, K = 2", "cnn, K = 1, first convolution assembled"]
 
 
 @pytest.mark.parametrize("index", range(len(CASE_NAMES)), ids=CASE_NAMES)
@@ -120,6 +130,58 @@ def test_every_strategy_equals_direct_evaluation(index):
         surfaces.append(loss)
     for other in surfaces[1:]:  # and with each other
         np.testing.assert_allclose(other, surfaces[0], rtol=1e-10)
+
+
+@pytest.mark.parametrize("index", [CASE_NAMES.index(name) for name in ("cnn, K = 2", "cnn, K = 1, first convolution assembled",
+                                                                     "resnet, batch-norm state directions", "mlp, first layer moves")])
+def test_every_candidate_auto_may_choose_equals_direct_evaluation(monkeypatch, index):
+    """Each path "auto" can time (the channels-last per-point path among them, for models with 2-D
+    convolutions on the CPU) gives the direct surface on every point, not only on its slice."""
+    name, model, X, y, directions, origin = list(_cases())[index]
+    coefficients = torch.randn(9, len(directions), generator=torch.Generator().manual_seed(2))
+    surfaces = {}
+
+    def every(coefficients, candidates, key, device):
+        for choice, factory in candidates.items():
+            surfaces[choice] = factory()(coefficients)
+        return (*surfaces[("loop", None)], ("loop", None))
+
+    monkeypatch.setattr(strategy, "choose_and_evaluate", every)
+    evaluate_affine(model, X, y, directions, coefficients, origin=origin, device="cpu")
+    convolutional = name.startswith(("cnn", "resnet"))
+    assert (("loop", "channels_last") in surfaces) == convolutional
+    loss_ref, acc_ref = _direct(model, X, y, directions, coefficients, origin)
+    for choice, (loss, acc) in surfaces.items():
+        np.testing.assert_allclose(loss.double().numpy(), loss_ref, rtol=1e-10, err_msg=str(choice))
+        np.testing.assert_array_equal(acc.double().numpy(), acc_ref, err_msg=str(choice))
+
+
+@pytest.mark.parametrize("name", ["cnn, K = 2", "cnn, K = 1, first convolution assembled"])
+def test_the_channels_last_path_computes_in_that_format(monkeypatch, name):
+    """K = 2: the first convolution runs and its output is converted; K = 1: it is assembled from
+    products stored channels-last. Either way the pooling reads channels-last activations."""
+    from lecturelib.landscape import engine_pointwise
+    _, model, X, y, directions, _ = list(_cases())[CASE_NAMES.index(name)]
+    formats = []
+    original = F.max_pool2d
+    monkeypatch.setattr(F, "max_pool2d", lambda z, *a, **k: (formats.append(
+        z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous()), original(z, *a, **k))[1])
+    for channels_last in (False, True):
+        arguments = _evaluator_arguments(model, X, y, directions)
+        formats.clear()
+        engine_pointwise.pointwise_evaluator(*arguments, channels_last=channels_last)(torch.zeros(2, len(directions)))
+        assert formats == [channels_last] * 2
+
+
+def _evaluator_arguments(model, X, y, directions):
+    from lecturelib import params
+    from lecturelib.losses import cross_entropy
+    work = copy.deepcopy(model).eval()
+    base = params.state(work, include_buffers=True)
+    stacked = {n: torch.stack([d.get(n, torch.zeros_like(base[n])) for d in directions]) for n in base
+               if any(n in d for d in directions)}
+    first = engine._probe(work, X)[2]
+    return work, X, y, base, stacked, len(directions), cross_entropy, True, None, first
 
 
 def test_model_is_left_untouched_by_the_per_point_path():

@@ -27,6 +27,33 @@ def test_cross_entropy_equals_torch(batch, classes, seed):
                                rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 6), classes=st.integers(2, 7), seed=st.integers(0, 2**16), ties=st.booleans(),
+       float32=st.booleans())
+def test_cross_entropy_and_correct_equals_torch_and_argmax(batch, classes, seed, ties, float32):
+    generator = torch.Generator().manual_seed(seed)
+    logits = 10 * torch.randn(batch, classes, generator=generator, dtype=torch.float64)
+    if ties:  # rounded logits tie often: the count must follow argmax's first maximal index
+        logits = logits.round().clamp(-1, 1)
+    logits = logits.float() if float32 else logits
+    labels = torch.randint(classes, (batch,), generator=generator)
+    loss, correct = losses.cross_entropy_and_correct(logits, labels)
+    assert torch.equal(loss, losses.cross_entropy(logits, labels))  # the same formula, bit for bit
+    torch.testing.assert_close(loss, F.cross_entropy(logits, labels), rtol=1e-6 if float32 else 1e-12, atol=1e-6)
+    assert correct.dtype == torch.int64 and int(correct) == int((logits.argmax(dim=1) == labels).sum())
+
+
+def test_cross_entropy_and_correct_handles_infinite_logits_as_logsumexp():
+    rows = [([float("inf"), 0.0, 1.0], 1), ([float("inf"), 0.0, 1.0], 0), ([-float("inf"), 2.0, 2.0], 2),
+            ([-float("inf"), 2.0, 2.0], 0), ([float("-inf")] * 3, 0)]
+    for row, label in rows:  # one sample each, so a NaN of one row does not hide another's value
+        logits, labels = torch.tensor([row]), torch.tensor([label])
+        loss, correct = losses.cross_entropy_and_correct(logits, labels)
+        expected = (torch.logsumexp(logits, dim=1) - logits[0, label]).mean()
+        assert (loss.isnan() and expected.isnan()) or loss == expected, (row, label, loss, expected)
+        assert int(correct) == int((logits.argmax(dim=1) == labels).sum()), (row, label)
+
+
 @settings(max_examples=40, deadline=None)
 @given(batch=st.integers(1, 6), outputs=st.integers(1, 4), seed=st.integers(0, 2**16))
 def test_mean_squared_error_equals_torch(batch, outputs, seed):

@@ -20,7 +20,9 @@ layer's pre-activation from products taken once (:mod:`lecturelib.landscape.prec
   point is already a real amount of work.
 
 ``"auto"`` (:mod:`~lecturelib.landscape.strategy`) times both on the first points of the grid
-and keeps the faster, remembering the choice per model shape, data shape and device.
+(and, for a model with 2-D convolutions on the CPU, the per-point path in the channels-last
+memory format) and keeps the fastest, remembering the choice per model shape, data shape and
+device.
 """
 
 
@@ -37,7 +39,7 @@ from .._checks import (check_callable, check_choice, check_finite_tensor, check_
 from ..device import model_device
 from ..losses import vmap_loss
 from . import strategy
-from .engine_pointwise import pointwise_evaluator
+from .engine_pointwise import has_conv2d, pointwise_evaluator
 from .engine_vmap import CPU_CHUNK_BUDGET, ELEMENT_BUDGET, MAX_CHUNK, default_chunk, vmap_evaluator
 
 __all__ = ["ENGINES", "ELEMENT_BUDGET", "CPU_CHUNK_BUDGET", "MAX_CHUNK", "evaluate_affine", "forward_macs",
@@ -178,9 +180,9 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
     coefficients = coefficients.to(device=device, dtype=dtype)
     _, elements, first = _probe(work, X)
 
-    def pointwise():
+    def pointwise(channels_last=False):
         return pointwise_evaluator(work, X, y, base, stacked, len(directions), loss_fn, classify, batch_size,
-                                   first)
+                                   first, channels_last)
 
     def vectorised(chunk):
         return vmap_evaluator(work, X, y, base, stacked, len(directions), loss_fn, classify, batch_size, chunk,
@@ -191,17 +193,19 @@ def evaluate_affine(model: nn.Module, X: torch.Tensor, y: torch.Tensor, directio
     elif engine == "vmap":
         loss, acc = vectorised(chunk_size)(coefficients)
     else:
+        channels_last = device.type == "cpu" and has_conv2d(work)
         loss, acc, _ = strategy.choose_and_evaluate(coefficients, _candidates(pointwise, vectorised, chunk_size, X,
-                                                                              elements, batch_size),
+                                                                              elements, batch_size, channels_last),
                                                     strategy.decision_key(model, base, X, len(directions), batch_size,
                                                                           device), device)
     loss = loss.double().cpu().numpy()
     return loss, (acc.double().cpu().numpy() if classify else None)
 
 
-def _candidates(pointwise, vectorised, chunk_size, X, elements, batch_size) -> dict:
-    """``(engine, chunk) -> factory``: the vectorised path at the given chunk (or at its default
-    chunk and a quarter of it), then the per-point path."""
+def _candidates(pointwise, vectorised, chunk_size, X, elements, batch_size, channels_last=False) -> dict:
+    """``(engine, variant) -> factory``: the vectorised path at the given chunk (or at its default
+    chunk and a quarter of it), then the per-point path, and with ``channels_last`` (a model with
+    2-D convolutions on the CPU) the per-point path in the channels-last memory format."""
     if chunk_size is None:
         samples = min(len(X), batch_size or len(X))
         default = default_chunk(X.device.type, samples, elements)
@@ -210,4 +214,6 @@ def _candidates(pointwise, vectorised, chunk_size, X, elements, batch_size) -> d
         chunks = [chunk_size]
     candidates = {("vmap", chunk): (lambda chunk=chunk: vectorised(chunk)) for chunk in chunks}
     candidates[("loop", None)] = pointwise
+    if channels_last:
+        candidates[("loop", "channels_last")] = lambda: pointwise(channels_last=True)
     return candidates

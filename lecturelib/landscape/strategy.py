@@ -67,7 +67,7 @@ def _timed_slices(evaluate, coefficients, start, device, pieces, least_points, g
 def choose_and_evaluate(coefficients, candidates: dict, key: tuple, device):
     """Evaluate every row of ``coefficients`` ``(P, K)``, choosing the candidate by measurement.
 
-    ``candidates`` maps ``(engine, chunk_size)`` to a zero-argument factory of its evaluator
+    ``candidates`` maps ``(engine, chunk_size or variant)`` to a zero-argument factory of its evaluator
     (``evaluate(c) -> (loss, accuracy)``); the per-point path (engine ``"loop"``) is warmed up on
     one point first, which is kept but not timed.
     Returns ``(loss, accuracy, (engine, chunk_size))``.
@@ -81,10 +81,10 @@ def choose_and_evaluate(coefficients, candidates: dict, key: tuple, device):
         if start >= len(coefficients):
             break
         evaluators[choice] = evaluate = factory()
-        if choice[0] == "loop":  # its first point pays the allocations: kept, not timed
+        if choice[0] == "loop":  # its first point pays the allocations (and kernel set-up): kept, not timed
             pieces.append(evaluate(coefficients[start:start + 1]))
             start += 1
-        least = choice[1] or 1  # a vectorised candidate is timed on at least one full chunk
+        least = choice[1] if choice[0] == "vmap" and choice[1] else 1  # a vectorised one: at least a full chunk
         give_up = 2 * min(timings.values()) if timings else float("inf")
         timings[choice], start = _timed_slices(evaluate, coefficients, start, device, pieces, least, give_up)
     best = min(timings, key=timings.get) if timings else next(iter(candidates))
