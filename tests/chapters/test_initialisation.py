@@ -74,9 +74,53 @@ def test_saturation_run_is_cached_and_equals_its_replay():
     model = experiments.initialised_mlp([2, 8, 8, 3], "sigmoid", "standard", seed=0)
     probe = experiments.LayerStatisticsProbe(split.X_test[:20], split.X_test, split.y_test, every=9, last=27)
     history = train.fit(model, split, lr=0.5, epochs=10, batch_size=5, max_steps=27, on_step=probe, device="cpu")
-    assert {key: history.extras[key] for key in first} == first
+    assert {key: history.extras[key] for key in first if key != "final_train_loss"} == \
+        {key: value for key, value in first.items() if key != "final_train_loss"}
+    assert first["final_train_loss"] == history.train_loss[-1]
     with pytest.raises(ValueError, match="classification"):
         experiments.saturation_run(data.regression_1d(), "tanh", "standard", lr=0.1, steps=3)
+
+
+def test_test_error_runs_stack_the_runs_and_their_final_training_loss():
+    """The reference for the final training loss: the same net trained by train.fit, then
+    F.cross_entropy on the whole training set."""
+    split = _split()
+    members = experiments.grid_members((("sigmoid", "standard"), ("tanh", "xavier_uniform")), (0.05, 0.5))
+    assert members == (("sigmoid", "standard", 0.05), ("sigmoid", "standard", 0.5),
+                       ("tanh", "xavier_uniform", 0.05), ("tanh", "xavier_uniform", 0.5))
+    runs = experiments.test_error_runs(split, members, seeds=(0, 4), steps=27, depth=2, width=8, batch_size=5,
+                                       record_every=9, probe_size=20)
+    assert runs.test_error.shape == (2, 4, 4) and runs.mean.shape == (2, 4, 4, 2) and runs.final_train_loss.shape == (2, 4)
+    assert runs.steps.tolist() == [0, 9, 18, 27]
+    for seed in (0, 4):
+        for activation, scheme, lr in members:
+            single = experiments.saturation_run(split, activation, scheme, lr=lr, steps=27, depth=2, width=8,
+                                                batch_size=5, record_every=9, probe_size=20, seed=seed)
+            assert runs.track(activation, scheme, lr, seed) == {key: single[key] for key in ("step", "mean", "std",
+                                                                                           "test_error")}
+            model = experiments.initialised_mlp([2, 8, 8, 3], activation, scheme, seed=seed)
+            train.fit(model, split, lr=lr, epochs=10, batch_size=5, max_steps=27, seed=seed, device="cpu")
+            with torch.no_grad():
+                expected = torch.nn.functional.cross_entropy(model(split.X_train), split.y_train)
+            k = runs.index(activation, scheme, lr)
+            assert runs.final_train_loss[(0, 4).index(seed), k].item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="members"):
+        experiments.test_error_runs(split, (("tanh", "standard"),), steps=3)
+    with pytest.raises(ValueError, match="seeds"):
+        experiments.test_error_runs(split, members, seeds=(), steps=3)
+    with pytest.raises(ValueError, match="rates"):
+        experiments.grid_members(rates=(0.1, -1.0))
+
+
+def test_best_rate_is_the_lowest_mean_training_loss_and_skips_divergence():
+    members = (("tanh", "standard", 0.1), ("tanh", "standard", 0.3), ("tanh", "standard", 1.0),
+               ("sigmoid", "standard", 0.1))
+    losses = torch.tensor([[1.0, 0.5, 0.1, 2.0], [1.0, 0.7, float("nan"), 2.0], [1.0, 0.6, 0.1, 2.0]],
+                          dtype=torch.float64)  # (seeds, members): 1.0 is best on average but diverges once
+    empty = torch.zeros(3, 4, 1, dtype=torch.float64)
+    runs = experiments.TestErrorRuns(members, (0, 1, 2), torch.tensor([0]), empty, losses, empty[..., None], empty[..., None])
+    assert runs.rates("tanh", "standard") == [0.1, 0.3, 1.0]
+    assert runs.best_rate("tanh", "standard") == 0.3 and runs.best_rate("sigmoid", "standard") == 0.1
 
 
 # ------------------------------------------------------------------ figures and the widget
