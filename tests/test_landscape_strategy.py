@@ -107,11 +107,16 @@ def _cnn_cases(g):
     Xn, yn = torch.randn(14, 36, generator=g), torch.randint(0, 3, (14,), generator=g)
     yield "cnn, K = 2", cnn, Xn, yn, [L.random_direction(cnn, generator=s) for s in (1, 2)], None
     yield "cnn, K = 1, first convolution assembled", cnn, Xn, yn, [L.random_direction(cnn, generator=3)], None
+    # an unflattening module comes first, so no first layer is assembled and every convolution runs
+    unflattened = nn.Sequential(nn.Unflatten(1, (1, 6, 6)), nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                nn.Conv2d(4, 5, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(45, 3)).double()
+    yield "cnn, no first layer to assemble", unflattened, Xn, yn, \
+        [L.random_direction(unflattened, generator=s) for s in (4, 5)], None
 
 
 CASE_NAMES = ["wide input, first layer moves", "mlp, first layer moves", "mlp, first layer fixed", "mlp, only the first layer moves (K = 1)",
               "mlp, origin override, K = 3", "regression", "resnet, batch-norm state directions", "tied weights",
-              "cnn, K = 2", "cnn, K = 1, first convolution assembled"]
+              "cnn, K = 2", "cnn, K = 1, first convolution assembled", "cnn, no first layer to assemble"]
 
 
 @pytest.mark.parametrize("index", range(len(CASE_NAMES)), ids=CASE_NAMES)
@@ -133,6 +138,7 @@ def test_every_strategy_equals_direct_evaluation(index):
 
 
 @pytest.mark.parametrize("index", [CASE_NAMES.index(name) for name in ("cnn, K = 2", "cnn, K = 1, first convolution assembled",
+                                                                     "cnn, no first layer to assemble",
                                                                      "resnet, batch-norm state directions", "mlp, first layer moves")])
 def test_every_candidate_auto_may_choose_equals_direct_evaluation(monkeypatch, index):
     """Each path "auto" can time (the channels-last per-point path among them, for models with 2-D
@@ -156,10 +162,11 @@ def test_every_candidate_auto_may_choose_equals_direct_evaluation(monkeypatch, i
         np.testing.assert_array_equal(acc.double().numpy(), acc_ref, err_msg=str(choice))
 
 
-@pytest.mark.parametrize("name", ["cnn, K = 2", "cnn, K = 1, first convolution assembled"])
+@pytest.mark.parametrize("name", ["cnn, K = 2", "cnn, no first layer to assemble"])
 def test_the_channels_last_path_computes_in_that_format(monkeypatch, name):
-    """K = 2: the first convolution runs and its output is converted; K = 1: it is assembled from
-    products stored channels-last. Either way the pooling reads channels-last activations."""
+    """The first convolution assembled from products stored channels-last, or (where no first layer
+    can be assembled) every convolution's output converted: the pooling reads channels-last
+    activations either way."""
     from lecturelib.landscape import engine_pointwise
     _, model, X, y, directions, _ = list(_cases())[CASE_NAMES.index(name)]
     formats = []
