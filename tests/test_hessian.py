@@ -169,6 +169,54 @@ def test_trace_is_seeded_and_chunking_does_not_change_it(classifier):
     assert not torch.allclose(a.samples, c.samples)
 
 
+def test_hutch_plus_plus_is_exact_once_its_sketch_spans_every_direction(classifier):
+    model, X, y, H = classifier
+    size = H.shape[0]
+    estimate = hessian.hessian_trace(model, X, y, probes=3 * size, method="hutch++", seed=2)
+    exact = float(torch.trace(H))
+    # Q is a basis of the whole space: tr(Q^T H Q) = tr H, and the projected probes are zero
+    assert estimate.value == pytest.approx(exact, rel=1e-9)
+    assert estimate.standard_error == pytest.approx(0.0, abs=1e-9 * abs(exact))
+    assert len(estimate.samples) == size
+
+
+@pytest.mark.parametrize("distribution", ["rademacher", "gaussian"])
+def test_hutch_plus_plus_is_unbiased(classifier, distribution):
+    model, X, y, H = classifier
+    values = torch.tensor([hessian.hessian_trace(model, X, y, probes=9, method="hutch++", seed=seed,
+                                                 distribution=distribution).value for seed in range(120)])
+    exact = float(torch.trace(H))
+    spread = float(values.std() / math.sqrt(len(values)))
+    assert abs(float(values.mean()) - exact) < 4 * spread, (float(values.mean()), exact, spread)
+
+
+def test_hutch_plus_plus_removes_the_outliers_variance():
+    """Three large eigenvalues in a random basis: Hutchinson's variance is mostly theirs, Hutch++
+    with a sketch of 10 directions takes them exactly, so its error is many times smaller."""
+    generator = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(40, 40, generator=generator, dtype=torch.float64))
+    eigenvalues = torch.cat([torch.tensor([100.0, 60.0, 30.0], dtype=torch.float64),
+                             0.1 * torch.rand(37, generator=generator, dtype=torch.float64)])
+    A = basis @ torch.diag(eigenvalues) @ basis.T
+    model = Quadratic(A, torch.randn(40, dtype=torch.float64))
+    exact = float(eigenvalues.sum())
+    errors = {method: torch.tensor([hessian.hessian_trace(model, *QUAD_DATA, probes=30, loss_fn=mean_output,
+                                                          method=method, seed=seed).value - exact
+                                    for seed in range(20)]) for method in ("hutchinson", "hutch++")}
+    rms = {method: float(error.pow(2).mean().sqrt()) for method, error in errors.items()}
+    assert rms["hutch++"] < rms["hutchinson"] / 20, rms
+    single = hessian.hessian_trace(model, *QUAD_DATA, probes=30, loss_fn=mean_output, method="hutch++", seed=0)
+    assert single.standard_error < 1e-2 * exact and abs(single.value - exact) < 5 * single.standard_error
+
+
+def test_trace_rejects_a_method_it_does_not_know_and_too_few_probes_for_hutch_plus_plus(classifier):
+    model, X, y, _ = classifier
+    with pytest.raises(ValueError, match="method"):
+        hessian.hessian_trace(model, X, y, method="hutch")
+    with pytest.raises(ValueError, match="probes must be at least 3"):
+        hessian.hessian_trace(model, X, y, probes=2, method="hutch++")
+
+
 # ------------------------------------------------------------------------------- density
 
 def test_full_lanczos_quadrature_recovers_the_spectrum(regressor):

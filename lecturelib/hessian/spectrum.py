@@ -3,7 +3,8 @@ r"""The Hessian's spectrum from products :math:`Hv` alone (:class:`~lecturelib.h
 * :func:`top_eigenvalues`: Lanczos (default) or power iteration with deflation (PyHessian,
   Yao et al. 2020), eigenvalues largest in magnitude first; :func:`operator_top_eigenvalues` does
   the same for an operator already built.
-* :func:`hessian_trace`: Hutchinson's (1990) estimator :math:`\operatorname{tr}H = E[z^THz]`.
+* :func:`hessian_trace`: Hutchinson's (1990) estimator :math:`\operatorname{tr}H = E[z^THz]`, or
+  Hutch++ (Meyer et al. 2021), which takes the largest eigenvalues' share exactly.
 * :func:`spectral_density`: stochastic Lanczos quadrature (Ubaru et al. 2017; Ghorbani et al. 2019).
 """
 
@@ -18,15 +19,19 @@ from torch import nn
 from .._checks import check_callable, check_choice, check_int, check_positive, check_seed, check_tensor, check_type
 from .operator import HessianOperator
 
-__all__ = ["lanczos", "top_eigenvalues", "operator_top_eigenvalues", "hessian_trace", "TraceEstimate",
+__all__ = ["lanczos", "top_eigenvalues", "operator_top_eigenvalues", "hessian_trace", "TRACE_METHODS", "TraceEstimate",
            "spectral_density", "SpectralDensity"]
 
 
-def _random_unit(size, count, generator, distribution="gaussian"):
+def _random_probes(size, count, generator, distribution="gaussian"):
+    """``(count, size)`` float64 probes with independent Rademacher or standard Gaussian entries."""
     if distribution == "rademacher":
-        z = torch.randint(0, 2, (count, size), generator=generator, dtype=torch.float64) * 2 - 1
-    else:
-        z = torch.randn(count, size, generator=generator, dtype=torch.float64)
+        return torch.randint(0, 2, (count, size), generator=generator, dtype=torch.float64) * 2 - 1
+    return torch.randn(count, size, generator=generator, dtype=torch.float64)
+
+
+def _random_unit(size, count, generator, distribution="gaussian"):
+    z = _random_probes(size, count, generator, distribution)
     return z / z.norm(dim=1, keepdim=True)
 
 
@@ -170,8 +175,9 @@ def _power_iteration(matvec, size, k, max_iterations, tol, generator):
 
 @dataclass(frozen=True)
 class TraceEstimate:
-    r"""Hutchinson's estimate: ``value`` :math:`= \frac1m\sum_l z_l^THz_l`, its ``standard_error``
-    :math:`s/\sqrt m`, and the ``samples`` :math:`z_l^THz_l` ``(m,)``."""
+    r"""A trace estimate: ``value`` :math:`= \frac1m\sum_l s_l`, its ``standard_error``
+    :math:`\operatorname{std}(s)/\sqrt m`, and the ``samples`` :math:`s_l` ``(m,)``, for Hutchinson
+    :math:`s_l = z_l^THz_l` (see :func:`hessian_trace` for Hutch++)."""
 
     value: float
     standard_error: float
@@ -181,32 +187,66 @@ class TraceEstimate:
         return self.value
 
 
+TRACE_METHODS = ("hutchinson", "hutch++")
+
+
 def hessian_trace(model: nn.Module, X: torch.Tensor, y: torch.Tensor, probes: int = 100, loss_fn=None,
                   seed: int = 0, distribution: str = "rademacher", chunk: int = 25,
-                  batch_size: int | None = None) -> TraceEstimate:
-    r"""Hutchinson's (1990) estimator :math:`\operatorname{tr} H \approx \frac1m\sum_{l=1}^m z_l^T H z_l`.
+                  batch_size: int | None = None, method: str = "hutchinson") -> TraceEstimate:
+    r"""Hutchinson's (1990) estimator :math:`\operatorname{tr} H \approx \frac1m\sum_{l=1}^m z_l^T H z_l`,
+    or Hutch++ (Meyer, Musco, Musco & Woodruff 2021) with the same number ``probes`` of products.
 
     Probes :math:`z_l` have independent Rademacher (:math:`\pm1`, the minimum-variance choice,
     variance :math:`2\sum_{i\ne j}H_{ij}^2`) or standard Gaussian entries, drawn from a generator
     seeded with ``seed``; ``chunk`` probes share one vectorised product. A diagonal Hessian makes
     the Rademacher estimate exact.
+
+    ``method="hutch++"`` spends the ``m = probes`` products in three parts. :math:`k = \lfloor m/3
+    \rfloor` products :math:`HS` with random probes :math:`S` give an orthonormal basis :math:`Q` of
+    their span, which holds the directions of the largest eigenvalues (one step of subspace
+    iteration); :math:`k` more give :math:`\operatorname{tr}(Q^THQ)` exactly; the other
+    :math:`r = m - 2k` estimate the trace of the rest by Hutchinson with probes projected off
+    :math:`Q`, :math:`g_l' = (I - QQ^T)g_l`:
+
+    .. math::
+
+        \operatorname{tr} H \approx \operatorname{tr}(Q^THQ) + \frac1r\sum_{l=1}^r g_l'^T H g_l' .
+
+    Its variance is Hutchinson's on :math:`(I - QQ^T)H(I - QQ^T)`, the Hessian with its largest
+    eigenvalues taken out, so it is far smaller where a few outlying eigenvalues hold most of
+    :math:`\|H\|_F`, as at the minima of trained networks. ``samples`` are then
+    :math:`\operatorname{tr}(Q^THQ) + g_l'^THg_l'`, each an unbiased estimate, and
+    ``standard_error`` is theirs. Needs ``probes >= 3``.
     """
     operator = HessianOperator(model, X, y, loss_fn, batch_size)
     check_int("probes", probes, minimum=1)
     check_int("chunk", chunk, minimum=1)
     check_seed("seed", seed)
     check_choice("distribution", distribution, ("rademacher", "gaussian"))
+    check_choice("method", method, TRACE_METHODS)
+    if method == "hutch++" and probes < 3:
+        raise ValueError(f"probes must be at least 3 for method='hutch++' (a third each for the sketch, its "
+                         f"exact trace and the rest), got {probes}")
     generator = torch.Generator().manual_seed(seed)
-    samples = []
-    for start in range(0, probes, chunk):
-        count = min(chunk, probes - start)
-        if distribution == "rademacher":
-            Z = torch.randint(0, 2, (count, operator.size), generator=generator, dtype=torch.float64) * 2 - 1
-        else:
-            Z = torch.randn(count, operator.size, generator=generator, dtype=torch.float64)
-        samples.append((operator.matvec(Z) * Z.to(operator.device)).sum(dim=1).cpu())  # (count,)
-    samples = torch.cat(samples)
-    error = float(samples.std() / math.sqrt(probes)) if probes > 1 else float("nan")
+
+    def products(V):  # (count, P) -> H V row by row, ``chunk`` rows per product
+        return torch.cat([operator.matvec(V[start:start + chunk]).cpu() for start in range(0, len(V), chunk)])
+
+    def draw(count):  # (count, P), drawn ``chunk`` rows at a time (Gaussian draws depend on the split)
+        return torch.cat([_random_probes(operator.size, min(chunk, count - start), generator, distribution)
+                          for start in range(0, count, chunk)])
+
+    exact, count = 0.0, probes
+    if method == "hutch++":
+        sketch = probes // 3
+        Q = torch.linalg.qr(products(draw(sketch)).T).Q  # (P, k)
+        exact = float((products(Q.T.contiguous()) * Q.T).sum())  # tr(Q^T H Q)
+        count = probes - 2 * sketch
+    G = draw(count)  # (r, P)
+    if method == "hutch++":
+        G = G - (G @ Q) @ Q.T  # off the sketched directions
+    samples = exact + (products(G) * G).sum(dim=1)  # (r,)
+    error = float(samples.std() / math.sqrt(count)) if count > 1 else float("nan")
     return TraceEstimate(float(samples.mean()), error, samples)
 
 
