@@ -28,14 +28,15 @@ def _cell(*tags):
     return cell
 
 
-def test_only_cells_tagged_answer_are_removed():
+def test_only_cells_tagged_answer_or_solution_are_removed():
     section = nodes.section()
-    section += [_cell("answer", "hide-input"), _cell("nbval-check-output"), _cell(), _cell("answer")]
+    section += [_cell("answer", "hide-input"), _cell("nbval-check-output"), _cell(), _cell("answer"),
+                _cell("solution", "hide-cell"), _cell("hide-cell")]
     document = nodes.document(None, None)
     document += section
-    assert hide_answers.remove_answer_cells(document) == 2
+    assert hide_answers.remove_answer_cells(document) == 3
     kept = [child.astext() for child in section.children]
-    assert kept == ["nbval-check-output", "plain"]
+    assert kept == ["nbval-check-output", "plain", "hide-cell"]
 
 
 def _stamped_notebook(tmp_path, stamps, error=False):
