@@ -54,6 +54,9 @@ def _rates_of_scheduler(make_scheduler, lr=0.1):
 
 
 TORCH_EQUIVALENTS = [
+    (optim.WarmupLinearDecay(warmup=5, total=40), lambda o: torch.optim.lr_scheduler.ChainedScheduler([
+        torch.optim.lr_scheduler.LinearLR(o, start_factor=1 / 5, end_factor=1.0, total_iters=4),
+        torch.optim.lr_scheduler.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=40)])),
     (optim.StepDecay(every=7, factor=0.5), lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5)),
     (optim.StepDecay(every=1, factor=0.9), lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.9)),
     (optim.ExponentialDecay(rate=0.05),

@@ -2,7 +2,6 @@ r"""The runs of the chapter *Batch normalisation* (``book/batchnorm``).
 
 - :func:`ioffe_mlp`: the network of Ioffe & Szegedy (2015, Section 4.1), three sigmoid (or ReLU)
   layers of 100 units, with or without :class:`~lecturelib.norm.BatchNorm` (or another normalisation);
-- :class:`WarmupLinearDecay`: a learning-rate warm-up followed by a linear decay to zero;
 - :class:`UnitInputPercentiles`: a ``fit`` callback recording percentiles of one unit's sigmoid
   input (their Figure 1b,c); :func:`steps_to_accuracy`: the "steps to 72.2%" column of their Figure 3,
   :func:`seed_table`, :func:`format_seed_table`, :func:`mean_spread`: that table over seeds;
@@ -36,7 +35,7 @@ from ..norm import BatchNorm
 from ..smoothness import GradientStepProbe
 from ..train import History
 
-__all__ = ["ioffe_mlp", "WarmupLinearDecay", "UnitInputPercentiles", "steps_to_accuracy", "run_ioffe_experiment",
+__all__ = ["ioffe_mlp", "UnitInputPercentiles", "steps_to_accuracy", "run_ioffe_experiment",
            "seed_table", "mean_spread", "format_seed_table", "batch_statistics_accuracy", "smoothness_run",
            "running_statistics_trace", "running_statistics_traces", "TRACE_BATCH_SIZES", "TRACE_MOMENTA"]
 
@@ -73,34 +72,6 @@ def ioffe_mlp(n_in: int, n_classes: int, batch_norm: bool, init_std: float = 2.0
             linear.weight.normal_(0.0, init_std / linear.in_features ** 0.5)
             linear.bias.zero_()
     return model
-
-
-@dataclass(frozen=True)
-class WarmupLinearDecay:
-    r"""A learning-rate schedule (``schedule(step) -> factor`` for ``train.fit``): a linear warm-up
-    over ``warmup`` steps, then a linear decay to zero at step ``total``,
-
-    .. math::
-
-        \eta_t = \min\Big(1, \frac{t+1}{\text{warmup}}\Big)\,\max\Big(0, 1-\frac{t}{\text{total}}\Big).
-
-    Ioffe & Szegedy (2015, Section 4.2.1) decay the rate faster when they raise it; the warm-up
-    keeps the first steps at a high rate from throwing the untrained network far.
-    """
-
-    warmup: int
-    total: int
-
-    def __post_init__(self):
-        check_int("warmup", self.warmup, minimum=1)
-        check_int("total", self.total, minimum=1)
-
-    def describe(self) -> dict:
-        return asdict(self)
-
-    def __call__(self, step: int) -> float:
-        step = check_int("step", step, minimum=0)
-        return min(1.0, (step + 1) / self.warmup) * max(0.0, 1.0 - step / self.total)
 
 
 class UnitInputPercentiles:
@@ -202,7 +173,7 @@ def run_ioffe_experiment(split: DataSplit, batch_norm: bool, lr: float, epochs: 
 
     ``activation``, ``init_std`` and ``norm_layer`` go to :func:`ioffe_mlp` (``norm_layer`` must be
     describable for the cache key: a class or a ``functools.partial`` of one, such as
-    ``partial(norm.GroupNorm, 4)``); ``schedule`` (e.g. :class:`WarmupLinearDecay`) to ``train.fit``.
+    ``partial(norm.GroupNorm, 4)``); ``schedule`` (e.g. :class:`lecturelib.optim.WarmupLinearDecay`) to ``train.fit``.
     """
     check_type("split", split, DataSplit, "a lecturelib.data.DataSplit")
     extra = {}  # only non-default settings enter the network's description, so earlier keys stay valid

@@ -13,6 +13,8 @@ once per optimiser step, and of ``lecturelib.train.fit(schedule=...)`` and
                            ``gamma`` :math:`= e^{-k}`)
 ``InverseTimeDecay``       :math:`\eta_t = 1 / (1 + k t)`, the lecture's :math:`\alpha_0 / (1 + kt)`
 ``CosineWarmRestarts``     SGDR (Loshchilov & Hutter 2017), torch ``CosineAnnealingWarmRestarts``
+``WarmupLinearDecay``      :math:`\eta_t = \min(1, \frac{t+1}{w})\max(0, 1 - \frac{t}{T})`, torch ``LinearLR``
+                           warm-up chained with a ``LinearLR`` decay
 =========================  =====================================================================
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 from .._checks import check_int, check_nonnegative, check_real
 
-__all__ = ["StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineWarmRestarts"]
+__all__ = ["StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineWarmRestarts", "WarmupLinearDecay"]
 
 
 def _check_step(step) -> int:
@@ -135,3 +137,29 @@ class CosineWarmRestarts(_Schedule):
     def __call__(self, step: int) -> float:
         into, length = self.cycle(step)
         return self.minimum + 0.5 * (1.0 - self.minimum) * (1.0 + math.cos(math.pi * into / length))
+
+
+@dataclass(frozen=True)
+class WarmupLinearDecay(_Schedule):
+    r"""A linear warm-up over ``warmup`` steps, then a linear decay to zero at step ``total``,
+
+    .. math::
+
+        \eta_t = \min\Big(1, \frac{t+1}{\text{warmup}}\Big)\,\max\Big(0, 1-\frac{t}{\text{total}}\Big).
+
+    The warm-up keeps the first steps at a high rate from throwing the untrained network far;
+    Ioffe & Szegedy (2015, Section 4.2.1) decay the rate faster when they raise it. Equals
+    ``ChainedScheduler([LinearLR(start_factor=1/warmup, total_iters=warmup - 1),
+    LinearLR(start_factor=1, end_factor=0, total_iters=total)])``.
+    """
+
+    warmup: int
+    total: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "warmup", check_int("warmup", self.warmup, minimum=1))
+        object.__setattr__(self, "total", check_int("total", self.total, minimum=1))
+
+    def __call__(self, step: int) -> float:
+        step = _check_step(step)
+        return min(1.0, (step + 1) / self.warmup) * max(0.0, 1.0 - step / self.total)

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from lecturelib import data, norm, smoothness, train  # noqa: E402
+from lecturelib import data, norm, optim, smoothness, train  # noqa: E402
 from lecturelib.experiments import batchnorm as experiments  # noqa: E402
 from lecturelib.train import History  # noqa: E402
 
@@ -83,7 +83,7 @@ def test_run_ioffe_experiment_is_cached_and_equals_a_plain_fit():
 
 def test_warmup_linear_decay_is_the_written_out_formula_and_drives_fit():
     # the reference: min(1, (t+1)/warmup) * max(0, 1 - t/total) by hand, and torch's LambdaLR on the same steps
-    schedule = experiments.WarmupLinearDecay(warmup=4, total=10)
+    schedule = optim.WarmupLinearDecay(warmup=4, total=10)
     assert [schedule(t) for t in (0, 1, 3, 5, 10, 12)] == pytest.approx([0.25, 0.45, 0.7, 0.5, 0.0, 0.0])
     assert schedule.describe() == {"warmup": 4, "total": 10}
     split = data.toy_2d("blobs", n_samples=60, seed=0)  # 30 training points: 3 minibatches of 10
@@ -110,7 +110,7 @@ def test_warmup_linear_decay_is_the_written_out_formula_and_drives_fit():
 def test_run_ioffe_experiment_passes_activation_initialisation_schedule_and_normalisation():
     # the reference: train.fit of ioffe_mlp built with the same settings
     split = data.toy_2d("blobs", n_samples=60, seed=0)
-    schedule = experiments.WarmupLinearDecay(warmup=3, total=12)
+    schedule = optim.WarmupLinearDecay(warmup=3, total=12)
     layer = partial(norm.BatchRenorm, rmax=2.0, dmax=1.0)
     run = experiments.run_ioffe_experiment(split, batch_norm=False, lr=0.2, epochs=2, batch_size=10, seed=1,
                                            activation="relu", init_std=1.5, schedule=schedule, norm_layer=layer)
@@ -258,8 +258,8 @@ def test_exercise_checker_accepts_reference_and_rejects_mistakes():
     (lambda: experiments.UnitInputPercentiles(torch.zeros(4), unit=0), ValueError, "X_probe"),
     (lambda: experiments.run_ioffe_experiment((1, 2), True, 0.5, 2), TypeError, "split"),
     (lambda: experiments.ioffe_mlp(8, 3, batch_norm=False, activation="tanh"), ValueError, "activation"),
-    (lambda: experiments.WarmupLinearDecay(warmup=0, total=10), ValueError, "warmup"),
-    (lambda: experiments.WarmupLinearDecay(warmup=2, total=1.5), TypeError, "total"),
+    (lambda: optim.WarmupLinearDecay(warmup=0, total=10), ValueError, "warmup"),
+    (lambda: optim.WarmupLinearDecay(warmup=2, total=1.5), TypeError, "total"),
     (lambda: experiments.smoothness_run(data.toy_2d("blobs", n_samples=40), True, [0.1], batch_size=1000),
      ValueError, "batch_size"),
 ])
