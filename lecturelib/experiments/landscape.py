@@ -10,7 +10,7 @@ r"""The runs of the loss-landscape chapter (Li et al. 2018), each trained once a
   normalisation (Li et al., fig. 5);
 
 the lecture's raw random directions (:func:`raw_directions`), and two summaries of the slices the chapter compares: :func:`valley_width` of a 1-D slice and
-:func:`grid_local_minima` of a 2-D slice.
+:func:`grid_local_minima` of a 2-D slice; :func:`seed_summary` reports a number over seeds.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .lecture_network import LECTURE_EPOCHS, LECTURE_WIDTHS, lecture_regression
 
 __all__ = ["train_tanh_lecture_network", "record_parameter_norm", "train_digits_net", "DIGITS_WIDTHS",
            "train_deep_net", "valley_width", "grid_local_minima",
-           "raw_directions"]
+           "raw_directions", "seed_summary"]
 
 DIGITS_WIDTHS = (64, 64, 10)
 
@@ -151,3 +151,20 @@ def raw_directions(model: nn.Module, count: int = 2, seed: int = 0) -> list[dict
     generator = torch.Generator().manual_seed(check_seed("seed", seed))
     return [{name: torch.randn(p.shape, generator=generator, dtype=torch.float64).to(dtype=p.dtype, device=p.device)
              for name, p in model.named_parameters()} for _ in range(count)]
+
+
+def seed_summary(values: dict, config: tuple, seeds) -> tuple[np.ndarray, str]:
+    r"""``values[(*config, seed)]`` for every seed of ``seeds``, as a float array in seed order and as
+    the text ``"mean ± spread"``, the spread being half the range, :math:`(\max - \min) / 2`
+    (3 significant digits for the mean, 2 for the spread)."""
+    check_type("values", values, dict, "a dict keyed by (*config, seed)")
+    check_type("config", config, tuple, "a tuple: the key of values without its seed")
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, got none")
+    missing = [(*config, seed) for seed in seeds if (*config, seed) not in values]
+    if missing:
+        raise ValueError(f"values has no entry for {missing[0]!r}; its keys are (*config, seed) such as "
+                         f"{next(iter(values), None)!r}")
+    v = np.array([float(values[(*config, seed)]) for seed in seeds])
+    return v, f"{v.mean():.3g} ± {np.ptp(v) / 2:.2g}"

@@ -158,6 +158,20 @@ def test_raw_directions_are_standard_gaussians_in_every_parameter():
         runs.raw_directions("net")
 
 
+def test_seed_summary_is_mean_and_half_range_in_seed_order():
+    values = {("a", 1, 0): 1.0, ("a", 1, 1): 4.0, ("a", 1, 2): 2.5, ("b", 1, 0): 9.0}
+    array, text = runs.seed_summary(values, ("a", 1), (2, 0, 1))
+    np.testing.assert_array_equal(array, [2.5, 1.0, 4.0])
+    assert text == "2.5 ± 1.5"
+    assert runs.seed_summary(values, ("b", 1), [0])[1] == "9 ± 0"
+    with pytest.raises(ValueError, match="no entry"):
+        runs.seed_summary(values, ("b", 1), (0, 1))
+    with pytest.raises(ValueError, match="seeds"):
+        runs.seed_summary(values, ("a", 1), ())
+    with pytest.raises(TypeError, match="config"):
+        runs.seed_summary(values, "a", (0,))
+
+
 # ------------------------------------------------------------------------------- figures
 
 def test_plots_put_alpha_on_the_x_axis():
