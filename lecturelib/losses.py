@@ -40,13 +40,14 @@ def cross_entropy_and_correct(output: torch.Tensor, target: torch.Tensor) -> tup
     reduction: the row maxima :math:`m` and their indices give both the shift of
     :math:`\log\sum_j e^{u_j} = m + \log\sum_j e^{u_j - m}` (``torch.logsumexp``'s own formula, an
     infinite maximum shifted by 0 as there) and the predictions (the first maximal index, as
-    ``argmax``). Returns ``(mean loss, count)``, the count an integer tensor."""
-    # output: (batch, classes), target: (batch,)
-    largest, predicted = output.max(dim=1, keepdim=True)  # (batch, 1) each
+    ``argmax``). ``output`` may carry leading dimensions, one result per leading index (the outputs
+    of several networks on the same batch). Returns ``(mean loss, count)``, the count an integer tensor."""
+    # output: (..., batch, classes), target: (batch,)
+    largest, predicted = output.max(dim=-1, keepdim=True)  # (..., batch, 1) each
     shift = largest.masked_fill(largest.abs() == float("inf"), 0.0)
-    log_sum = (output - shift).exp_().sum(dim=1).log_().add_(shift.squeeze(1))  # (batch,)
-    picked = output.gather(1, target.unsqueeze(1)).squeeze(1)
-    return (log_sum - picked).mean(), (predicted.squeeze(1) == target).sum()
+    log_sum = (output - shift).exp_().sum(dim=-1).log_().add_(shift.squeeze(-1))  # (..., batch)
+    picked = output.gather(-1, target.expand(output.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+    return (log_sum - picked).mean(dim=-1), (predicted.squeeze(-1) == target).sum(dim=-1)
 
 
 def mean_squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -191,6 +191,24 @@ def _evaluator_arguments(model, X, y, directions):
     return work, X, y, base, stacked, len(directions), cross_entropy, True, None, first
 
 
+@pytest.mark.parametrize("block, elements", [(4, 2 ** 22), (64, 1)], ids=["blocks of 4", "one point per block"])
+@pytest.mark.parametrize("index", [CASE_NAMES.index(name) for name in ("mlp, first layer moves", "regression")])
+def test_losses_in_blocks_equal_direct_evaluation(monkeypatch, block, elements, index):
+    """The per-point path keeps the outputs of several points for one batched loss: full blocks, a
+    last partial block and blocks of one point give the direct surface."""
+    from lecturelib.landscape import engine_pointwise
+    monkeypatch.setattr(engine_pointwise, "LOSS_BLOCK", block)
+    monkeypatch.setattr(engine_pointwise, "LOSS_BLOCK_ELEMENTS", elements)
+    name, model, X, y, directions, origin = list(_cases())[index]
+    coefficients = torch.randn(23, len(directions), generator=torch.Generator().manual_seed(3))
+    loss_ref, acc_ref = _direct(model, X, y, directions, coefficients, origin)
+    for options in (dict(engine="loop"), dict(engine="loop", batch_size=7)):
+        loss, acc = evaluate_affine(model, X, y, directions, coefficients, origin=origin, device="cpu", **options)
+        np.testing.assert_allclose(loss, loss_ref, rtol=1e-10, err_msg=str(options))
+        if acc is not None:
+            np.testing.assert_array_equal(acc, acc_ref, err_msg=str(options))
+
+
 def test_model_is_left_untouched_by_the_per_point_path():
     torch.manual_seed(0)
     model = MLP([3, 5, 2], "relu").double()

@@ -12,8 +12,11 @@ overhead beyond the forward pass itself:
   from the :math:`K + 1` products computed once (:mod:`lecturelib.landscape.precompute`), where
   its fan-in makes that cheaper than the layer (:func:`~lecturelib.landscape.precompute.first_layer_pays`);
 * every forward pass in ``torch.inference_mode()``;
-* for the library's cross-entropy, the loss and the number of correct predictions from one
-  reduction over the classes (:func:`lecturelib.losses.cross_entropy_and_correct`);
+* for the library's losses (cross-entropy, squared error), the outputs of up to
+  :data:`LOSS_BLOCK` points are kept and their losses (and, for cross-entropy, correct counts,
+  :func:`lecturelib.losses.cross_entropy_and_correct`) computed together: a dozen small
+  reductions per point become a dozen per block (on the 9,010-parameter digits MLP of
+  ``benchmarks/``, 2 threads: 0.32 ms per point with the loss per point, 0.21 ms in blocks);
 * optionally (``channels_last=True``, one of the candidates ``engine="auto"`` times for a model
   with 2-D convolutions on the CPU) every 2-D convolution's output, and the assembled first layer,
   in the channels-last memory format, where PyTorch's CPU kernels for pooling and convolution
@@ -30,10 +33,13 @@ import copy
 import torch
 from torch import nn
 
-from ..losses import cross_entropy, cross_entropy_and_correct
+from ..losses import cross_entropy, cross_entropy_and_correct, mean_squared_error
 from .precompute import batches, first_layer_pays, first_layer_terms, kept, without_first_layer
 
-__all__ = ["pointwise_evaluator", "has_conv2d"]
+__all__ = ["pointwise_evaluator", "has_conv2d", "LOSS_BLOCK", "LOSS_BLOCK_ELEMENTS"]
+
+LOSS_BLOCK = 64  # points whose outputs are kept for one batched loss, at most ...
+LOSS_BLOCK_ELEMENTS = 2 ** 22  # ... and at most this many output elements (16 MiB in float32)
 
 
 def _aliases(model: nn.Module) -> dict[str, list[str]]:
@@ -98,6 +104,16 @@ def _channels_last_terms(terms: torch.Tensor) -> torch.Tensor:
     return terms.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
 
 
+def _blocked_loss(loss_fn, classify):
+    """For the library's losses, ``losses(outputs, y) -> (mean loss, correct count or None)`` over a
+    block of outputs ``(p, b, ...)``; ``None`` for any other loss (evaluated point by point)."""
+    if classify and loss_fn is cross_entropy:
+        return cross_entropy_and_correct
+    if not classify and loss_fn is mean_squared_error:
+        return lambda outputs, target: (((outputs - target) ** 2).flatten(1).mean(dim=1), None)
+    return None
+
+
 def has_conv2d(model: nn.Module) -> bool:
     """Whether ``model`` has a 2-D convolution (the models ``channels_last`` is for)."""
     return any(isinstance(module, nn.Conv2d) for module in model.modules())
@@ -127,7 +143,7 @@ def pointwise_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classi
         for module in model.modules():
             if isinstance(module, nn.Conv2d):
                 module.register_forward_hook(_channels_last_outputs)
-    fused = classify and loss_fn is cross_entropy
+    blocked = _blocked_loss(loss_fn, classify)
 
     def compute_terms(start, stop):
         x_in = X[start:stop].reshape((stop - start,) + input_shape)
@@ -152,18 +168,28 @@ def pointwise_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classi
                 terms = span_terms(start, stop)
                 pre = terms[0].clone()
                 stand_in._buffers["value"] = pre
+            outputs, block = None, 1
             for p, row in enumerate(rows):
                 if flat is not None:
                     _update(flat, flat_base, flat_directions, row)
                 if terms is not None and len(terms) > 1:
                     _combine(pre, terms, row)
                 out = model(xb)
-                if fused:
-                    span_loss[p], span_correct[p] = cross_entropy_and_correct(out, yb)
-                else:
+                if blocked is None:
                     span_loss[p] = loss_fn(out, yb)
                     if classify:
                         span_correct[p] = (out.argmax(dim=1) == yb).sum()
+                    continue
+                if outputs is None:  # (block, b, ...): the outputs waiting for their loss
+                    block = max(1, min(LOSS_BLOCK, len(rows), LOSS_BLOCK_ELEMENTS // max(1, out.numel())))
+                    outputs = out.new_empty((block,) + tuple(out.shape))
+                outputs[p % block].copy_(out)
+                if p % block == block - 1 or p == len(rows) - 1:
+                    first_point = p - p % block
+                    block_loss, block_correct = blocked(outputs[:p - first_point + 1], yb)
+                    span_loss[first_point:p + 1] = block_loss
+                    if block_correct is not None:
+                        span_correct[first_point:p + 1] = block_correct
             loss += span_loss.double() * (stop - start)
             correct += span_correct.double()
         return loss / len(X), correct / len(X)
