@@ -209,6 +209,23 @@ def test_losses_in_blocks_equal_direct_evaluation(monkeypatch, block, elements, 
             np.testing.assert_array_equal(acc, acc_ref, err_msg=str(options))
 
 
+@pytest.mark.parametrize("index", [CASE_NAMES.index(name) for name in ("mlp, first layer moves", "mlp, origin override, K = 3",
+                                                                     "cnn, K = 1, first convolution assembled")])
+def test_grid_rows_that_share_coefficients_equal_direct_evaluation(index):
+    """Along a grid row all coefficients but the last repeat; the per-point path keeps their sum for
+    the row, and rows that start again (a repeated head after a different one) are recomputed."""
+    name, model, X, y, directions, origin = list(_cases())[index]
+    K = len(directions)
+    axis = torch.tensor([-0.7, 0.0, 0.4])
+    grid = torch.cartesian_prod(*[axis] * K).reshape(-1, K)  # the last coefficient varies fastest
+    coefficients = torch.cat([grid, grid[:4]])  # the first rows once more, after the last
+    loss_ref, acc_ref = _direct(model, X, y, directions, coefficients, origin)
+    loss, acc = evaluate_affine(model, X, y, directions, coefficients, origin=origin, device="cpu", engine="loop")
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-10)
+    if acc is not None:
+        np.testing.assert_array_equal(acc, acc_ref)
+
+
 def test_model_is_left_untouched_by_the_per_point_path():
     torch.manual_seed(0)
     model = MLP([3, 5, 2], "relu").double()

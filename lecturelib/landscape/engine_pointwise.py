@@ -6,17 +6,19 @@ overhead beyond the forward pass itself:
 
 * one private copy of the model, whose moving parameters and buffers are views into one flat
   buffer :math:`\theta \in \mathbb{R}^M`, rewritten in place per point as
-  :math:`\theta = \theta^* + \sum_k c_{pk}\delta_k` (:math:`K` fused multiply-adds over
-  :math:`M` entries, no model copy, no state dict, no ``functional_call``);
+  :math:`\theta = \theta^* + \sum_k c_{pk}\delta_k` (no model copy, no state dict, no
+  ``functional_call``; along a row of a grid one multiply-add over :math:`M` entries, the sum of
+  the other :math:`K - 1` terms being kept for the row);
 * the first layer replaced by its pre-activation, assembled per point in a preallocated buffer
   from the :math:`K + 1` products computed once (:mod:`lecturelib.landscape.precompute`), where
-  its fan-in makes that cheaper than the layer (:func:`~lecturelib.landscape.precompute.first_layer_pays`);
+  its fan-in makes that cheaper than the layer (:func:`~lecturelib.landscape.precompute.first_layer_pays`),
+  again with one multiply-add per point along a row of a grid;
 * every forward pass in ``torch.inference_mode()``;
 * for the library's losses (cross-entropy, squared error), the outputs of up to
   :data:`LOSS_BLOCK` points are kept and their losses (and, for cross-entropy, correct counts,
   :func:`lecturelib.losses.cross_entropy_and_correct`) computed together: a dozen small
   reductions per point become a dozen per block (on the 9,010-parameter digits MLP of
-  ``benchmarks/``, 2 threads: 0.32 ms per point with the loss per point, 0.21 ms in blocks);
+  ``benchmarks/``, 2 threads: 0.32 ms per point with the loss per point, 0.24 ms in blocks);
 * optionally (``channels_last=True``, one of the candidates ``engine="auto"`` times for a model
   with 2-D convolutions on the CPU) every 2-D convolution's output, and the assembled first layer,
   in the channels-last memory format, where PyTorch's CPU kernels for pooling and convolution
@@ -87,11 +89,26 @@ def _flat_state(model: nn.Module, base: dict, stacked: dict, moving: list[str], 
     return flat, flat_base, flat_directions
 
 
-def _combine(out: torch.Tensor, terms: torch.Tensor, row: list[float]) -> None:
-    """``out = terms[0] + sum_k row[k] * terms[k + 1]``, in place (``terms``: ``(K + 1, ...)``)."""
-    torch.add(terms[0], terms[1], alpha=row[0], out=out)
-    for k in range(1, len(row)):
-        out.add_(terms[k + 1], alpha=row[k])
+class _PointSum:
+    r"""``out = base + sum_k row[k] * directions[k]`` in place, point after point.
+
+    The sum over all coefficients but the last is kept while consecutive points share them: along
+    a row of a grid only the last coefficient changes, so a point then costs one multiply-add over
+    the buffer instead of :math:`K` (the same operations in the same order as the whole sum)."""
+
+    def __init__(self, out: torch.Tensor, base: torch.Tensor, directions: torch.Tensor):
+        self.out, self.base, self.directions = out, base, directions  # (...), (...), (K, ...)
+        self.partial = base.clone() if len(directions) > 1 else base
+        self.head = None
+
+    def at(self, row: list[float]) -> None:
+        head = row[:-1]
+        if head and head != self.head:  # a new row: the sum of all terms but the last
+            torch.add(self.base, self.directions[0], alpha=head[0], out=self.partial)
+            for k in range(1, len(head)):
+                self.partial.add_(self.directions[k], alpha=head[k])
+            self.head = head
+        torch.add(self.partial, self.directions[-1], alpha=row[-1], out=self.out)
 
 
 def _channels_last_outputs(module, inputs, output):
@@ -159,21 +176,24 @@ def pointwise_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classi
         rows = coefficients.tolist()  # Python floats: the in-place updates take them as scalars
         loss = torch.zeros(len(rows), dtype=torch.float64, device=X.device)
         correct = torch.zeros(len(rows), dtype=torch.float64, device=X.device)
+        flat_sum = _PointSum(flat, flat_base, flat_directions) if flat is not None else None
         for start, stop in spans:
             xb, yb = X[start:stop], y[start:stop]
             span_loss = torch.zeros(len(rows), dtype=torch.float64, device=X.device)
             span_correct = torch.zeros(len(rows), dtype=torch.int64, device=X.device)
-            terms = pre = None
+            first_sum = None
             if first_name is not None:
                 terms = span_terms(start, stop)
                 pre = terms[0].clone()
                 stand_in._buffers["value"] = pre
+                if len(terms) > 1:
+                    first_sum = _PointSum(pre, terms[0], terms[1:])
             outputs, block = None, 1
             for p, row in enumerate(rows):
-                if flat is not None:
-                    _update(flat, flat_base, flat_directions, row)
-                if terms is not None and len(terms) > 1:
-                    _combine(pre, terms, row)
+                if flat_sum is not None:
+                    flat_sum.at(row)
+                if first_sum is not None:
+                    first_sum.at(row)
                 out = model(xb)
                 if blocked is None:
                     span_loss[p] = loss_fn(out, yb)
@@ -196,9 +216,3 @@ def pointwise_evaluator(work, X, y, base, stacked, n_directions, loss_fn, classi
 
     return evaluate
 
-
-def _update(flat: torch.Tensor, flat_base: torch.Tensor, flat_directions: torch.Tensor, row: list[float]) -> None:
-    """``flat = flat_base + sum_k row[k] * flat_directions[k]``, in place."""
-    torch.add(flat_base, flat_directions[0], alpha=row[0], out=flat)
-    for k in range(1, len(row)):
-        flat.add_(flat_directions[k], alpha=row[k])
