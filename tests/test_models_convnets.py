@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lecturelib.models.convnets import BasicBlock, ResNet, SmallCNN, cifar_resnet
+from lecturelib.models.convnets import VGG, BasicBlock, ResNet, SmallCNN, cifar_resnet, vgg9
 from lecturelib.models import count_parameters
 
 
@@ -54,6 +54,37 @@ def test_cifar_resnet_depths_and_parameter_count():
     # He et al. report 0.27M for ResNet-20 with parameter-free shortcuts; option B adds 1x1 projections
     assert 0.26e6 < count_parameters(cifar_resnet(20)) < 0.28e6
     assert cifar_resnet(20, width_multiplier=2).widths == [32, 64, 128]
+
+
+def test_vgg9_is_li_et_al_s_network_and_matches_the_functional_formula():
+    net = vgg9()
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) + len(linears) == 9 and [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 256]
+    # by hand: convolutions (3x3 weights and biases) and their batch norms, fc 256*4*4 -> 256 with batch norm, classifier
+    channels = [3, 64, 64, 128, 128, 256, 256, 256]
+    expected = sum(9 * a * b + b + 2 * b for a, b in zip(channels, channels[1:])) + (256 * 16 * 256 + 256 + 2 * 256) \
+        + (256 * 10 + 10)
+    assert count_parameters(net) == expected
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10) and net(torch.randn(2, 3072)).shape == (2, 10)
+    torch.manual_seed(0)
+    small = VGG((2, 6, 6), (3, "M", 4, "M"), num_classes=5).double().eval()  # pooling 6 -> 3 -> 2 (ceil)
+    with torch.no_grad():
+        for bn in (m for m in small.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 2, 6, 6, dtype=torch.float64)
+    c1, b1, c2, b2 = small.features[0], small.features[1], small.features[4], small.features[5]
+    z = F.max_pool2d(F.relu(_bn_eval(F.conv2d(x, c1.weight, c1.bias, padding=1), b1)), 2, ceil_mode=True)
+    z = F.max_pool2d(F.relu(_bn_eval(F.conv2d(z, c2.weight, c2.bias, padding=1), b2)), 2, ceil_mode=True)
+    assert z.shape == (3, 4, 2, 2)
+    fc, bn, head = small.fc[0], small.fc[1], small.classifier
+    expected_out = F.linear(F.relu(_bn_eval(F.linear(z.flatten(1), fc.weight, fc.bias), bn)), head.weight, head.bias)
+    torch.testing.assert_close(small(x), expected_out, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="layers"):
+        VGG((3, 8, 8), ("M",))
+    with pytest.raises(ValueError, match="input_shape"):
+        VGG((3, 8), (4,))
 
 
 def test_small_cnn_matches_functional_formula_with_skips():

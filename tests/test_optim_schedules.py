@@ -54,6 +54,10 @@ def _rates_of_scheduler(make_scheduler, lr=0.1):
 
 
 TORCH_EQUIVALENTS = [
+    (optim.MultiStepDecay(milestones=(5, 17, 18, 40), factor=0.1),
+     lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[5, 17, 18, 40], gamma=0.1)),
+    (optim.MultiStepDecay(milestones=[10, 30, 45], factor=0.5),
+     lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [10, 30, 45], 0.5)),
     (optim.WarmupLinearDecay(warmup=5, total=40), lambda o: torch.optim.lr_scheduler.ChainedScheduler([
         torch.optim.lr_scheduler.LinearLR(o, start_factor=1 / 5, end_factor=1.0, total_iters=4),
         torch.optim.lr_scheduler.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=40)])),
@@ -176,3 +180,10 @@ def test_frozen_describable_and_keyed_by_their_fields():
     assert spec(optim.StepDecay(every=3)).describe() == spec(optim.StepDecay(every=3)).describe()
     assert spec(optim.StepDecay(every=3)).describe() != spec(optim.StepDecay(every=4)).describe()
     assert spec(optim.ExponentialDecay(0.1)).describe() != spec(optim.InverseTimeDecay(0.1)).describe()
+
+
+def test_multi_step_decay_rejects_milestones_that_do_not_increase():
+    for milestones, match in (((), "milestones"), ((5, 5), "increase"), ((3, 0), "milestones"), ((2.5,), "milestones")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            optim.MultiStepDecay(milestones=milestones)
+    assert optim.MultiStepDecay(milestones=[2, 4]).describe() == {"milestones": (2, 4), "factor": 0.1}

@@ -26,7 +26,7 @@ from torch import nn
 
 from .._checks import check_int, check_tensor, check_type
 
-__all__ = ["BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS"]
+__all__ = ["BasicBlock", "ResNet", "SmallCNN", "cifar_resnet", "CIFAR_DEPTHS", "VGG", "VGG9_LAYERS", "vgg9"]
 
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 
@@ -172,3 +172,45 @@ def cifar_resnet(depth: int = 56, skip: bool = True, width_multiplier: int = 1, 
         raise ValueError(f"depth must be 6n + 2 for a positive int n (e.g. {CIFAR_DEPTHS}), got {depth!r}")
     return ResNet((3, 32, 32), num_classes, blocks_per_stage=(depth - 2) // 6, widths=(16, 32, 64), skip=skip,
                   width_multiplier=width_multiplier)
+
+
+VGG9_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M")  # Li et al.'s VGG-9: 7 convolutions
+
+
+class VGG(nn.Module):
+    r"""A VGG network with batch normalisation (Simonyan & Zisserman 2015), as Li et al. (2018) train
+    it on CIFAR-10: for each entry of ``layers`` a 3x3 convolution (padding 1) with batch norm and
+    ReLU, or, for ``"M"``, max pooling by 2; then one fully connected layer of as many units as the
+    last convolution has channels, with batch norm and ReLU, and a linear classifier. With
+    :data:`VGG9_LAYERS` on 32x32 images that is their VGG-9 (7 convolutions and 2 linear layers).
+    Inputs ``(N, C, H, W)`` or flat ``(N, C*H*W)``."""
+
+    def __init__(self, input_shape=(3, 32, 32), layers=VGG9_LAYERS, num_classes: int = 10):
+        super().__init__()
+        self.input_shape, dims = _check_shape(input_shape)
+        if dims != 2:
+            raise ValueError(f"input_shape must be (channels, height, width), got {input_shape!r}")
+        check_int("num_classes", num_classes, minimum=1)
+        if not isinstance(layers, (tuple, list)) or not any(entry != "M" for entry in layers):
+            raise ValueError(f"layers must list channel counts and 'M' for pooling, got {layers!r}")
+        modules, c_in, (height, width) = [], self.input_shape[0], self.input_shape[1:]
+        for i, entry in enumerate(layers):
+            if entry == "M":
+                modules.append(nn.MaxPool2d(2, ceil_mode=True))
+                height, width = -(-height // 2), -(-width // 2)
+                continue
+            c_out = check_int(f"layers[{i}]", entry, minimum=1)
+            modules += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+            c_in = c_out
+        self.features = nn.Sequential(*modules)
+        self.fc = nn.Sequential(nn.Linear(c_in * height * width, c_in), nn.BatchNorm1d(c_in), nn.ReLU())
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        z = self.features(_reshape_input(x, self.input_shape))  # (N, c, h, w)
+        return self.classifier(self.fc(z.flatten(1)))
+
+
+def vgg9(num_classes: int = 10) -> VGG:
+    """Li et al.'s (2018) VGG-9 with batch normalisation for 32x32 colour images (CIFAR-10)."""
+    return VGG((3, 32, 32), VGG9_LAYERS, num_classes)

@@ -7,7 +7,7 @@ schedule=optim.StepDecay(every=100))`` or
 
 * :mod:`~lecturelib.optim.optimizers`: ``SGD``, ``AdaGrad``, ``RMSProp``, ``Adam``, ``AdamW``,
   written out from their update formulas and equal to their ``torch.optim`` counterparts;
-* :mod:`~lecturelib.optim.schedules`: ``StepDecay``, ``ExponentialDecay``, ``InverseTimeDecay``,
+* :mod:`~lecturelib.optim.schedules`: ``StepDecay``, ``MultiStepDecay``, ``ExponentialDecay``, ``InverseTimeDecay``,
   ``CosineWarmRestarts``, ``WarmupLinearDecay``;
 * :mod:`~lecturelib.optim.functions`: ``TestFunction`` and ``ravine``, ``rosenbrock``, ``saddle``,
   ``monkey_saddle``, ``plateau``, ``basins_1d`` (``FUNCTIONS``: name -> function);
@@ -17,10 +17,11 @@ schedule=optim.StepDecay(every=100))`` or
 from .functions import (FUNCTIONS, TestFunction, basins_1d, monkey_saddle, plateau, ravine, rosenbrock,
                         saddle)
 from .optimizers import SGD, AdaGrad, Adam, AdamW, RMSProp
-from .schedules import CosineWarmRestarts, ExponentialDecay, InverseTimeDecay, StepDecay, WarmupLinearDecay
+from .schedules import (CosineWarmRestarts, ExponentialDecay, InverseTimeDecay, MultiStepDecay, StepDecay,
+                        WarmupLinearDecay)
 from .trajectory import Trajectory, trajectory
 
 __all__ = ["SGD", "AdaGrad", "RMSProp", "Adam", "AdamW",
-           "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineWarmRestarts", "WarmupLinearDecay",
+           "StepDecay", "MultiStepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineWarmRestarts", "WarmupLinearDecay",
            "TestFunction", "ravine", "rosenbrock", "saddle", "monkey_saddle", "plateau", "basins_1d", "FUNCTIONS",
            "Trajectory", "trajectory"]

@@ -13,6 +13,7 @@ once per optimiser step, and of ``lecturelib.train.fit(schedule=...)`` and
                            ``gamma`` :math:`= e^{-k}`)
 ``InverseTimeDecay``       :math:`\eta_t = 1 / (1 + k t)`, the lecture's :math:`\alpha_0 / (1 + kt)`
 ``CosineWarmRestarts``     SGDR (Loshchilov & Hutter 2017), torch ``CosineAnnealingWarmRestarts``
+``MultiStepDecay``         :math:`\eta_t = \text{factor}^{\#\{m \in \text{milestones}: m \le t\}}` (``MultiStepLR``)
 ``WarmupLinearDecay``      :math:`\eta_t = \min(1, \frac{t+1}{w})\max(0, 1 - \frac{t}{T})`, torch ``LinearLR``
                            warm-up chained with a ``LinearLR`` decay
 =========================  =====================================================================
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 
 from .._checks import check_int, check_nonnegative, check_real
 
-__all__ = ["StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineWarmRestarts", "WarmupLinearDecay"]
+__all__ = ["StepDecay", "MultiStepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineWarmRestarts",
+           "WarmupLinearDecay"]
 
 
 def _check_step(step) -> int:
@@ -59,6 +61,34 @@ class StepDecay(_Schedule):
 
     def __call__(self, step: int) -> float:
         return self.factor ** (_check_step(step) // self.every)
+
+
+@dataclass(frozen=True)
+class MultiStepDecay(_Schedule):
+    r"""Multiply the rate by ``factor`` at each of the steps ``milestones``,
+    :math:`\eta_t = \text{factor}^{\#\{m \in \text{milestones}:\, m \le t\}}`.
+
+    The schedule of most CIFAR-10 training scripts: He et al. (2016) divide the rate by 10 at 32k
+    and 48k steps, Li et al.'s (2018) script at epochs 150, 225 and 275 of 300. Equals
+    ``MultiStepLR(milestones=milestones, gamma=factor)``.
+    """
+
+    milestones: tuple
+    factor: float = 0.1
+
+    def __post_init__(self):
+        if not isinstance(self.milestones, (tuple, list)) or not self.milestones:
+            raise ValueError(f"milestones must be a non-empty list of increasing step counts, got {self.milestones!r}")
+        milestones = tuple(check_int(f"milestones[{i}]", m, minimum=1) for i, m in enumerate(self.milestones))
+        if any(b <= a for a, b in zip(milestones, milestones[1:])):
+            raise ValueError(f"milestones must increase, got {milestones!r}")
+        object.__setattr__(self, "milestones", milestones)
+        object.__setattr__(self, "factor", check_real("factor", self.factor, minimum=0.0, maximum=1.0,
+                                                      open_min=True))
+
+    def __call__(self, step: int) -> float:
+        step = _check_step(step)
+        return self.factor ** sum(1 for m in self.milestones if m <= step)
 
 
 @dataclass(frozen=True)
