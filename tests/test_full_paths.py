@@ -46,6 +46,10 @@ SMOKE_CUTS = {
     "initialisation/saturation.ipynb": [
         ("(5, 1000, 100_000) if device.is_full_scale()", "(5, 1000, 200) if device.is_full_scale()"),
     ],
+    "landscape/batch_size_weight_decay.ipynb": [
+        ("PAPER_BATCHES, PAPER_EPOCHS = (128, 8192), 300", "PAPER_BATCHES, PAPER_EPOCHS = (128, 8192), 1"),
+        ("seed=d, steps=51, batch_size=1000", "seed=d, steps=5, batch_size=1000"),
+    ],
     "landscape/skip_connections.ipynb": [
         ("batch_size=128, epochs=100, eval_every=10", "batch_size=128, epochs=1, eval_every=1"),
         ("cifar.y_train[:5000], steps=51)", "cifar.y_train[:5000], steps=3)"),
