@@ -33,6 +33,10 @@ NOTEBOOKS = sorted(p.relative_to(BOOK).as_posix() for p in BOOK.rglob("*.ipynb")
 
 # notebook -> (text of the full branch, its cut-down replacement); each text must occur in the notebook
 SMOKE_CUTS = {
+    "activations/training_speed.ipynb": [
+        ("PAPER_RATES, PAPER_EPOCHS, PAPER_SEEDS = (0.003, 0.01, 0.03, 0.1), 40, (0, 1, 2)",
+         "PAPER_RATES, PAPER_EPOCHS, PAPER_SEEDS = (0.01,), 1, (0, 1, 2)"),
+    ],
     "batchnorm/mnist_experiment.ipynb": [  # 50 epochs of the synthetic 300 images: 250 steps, no cut needed
     ],
     "convexification/mnist_variations.ipynb": [  # the sizes live in table1_setting(): replaced in the copy

@@ -11,7 +11,9 @@ r"""The runs of the activations chapter (``book/activations``).
   grid and three seeds (Krizhevsky et al. 2012's "ReLU trains several times faster"), read by
   :func:`epochs_to_error` and :func:`fastest_rates`;
 * :func:`bias_census_run`: the dead-unit census with hidden biases initialised to a constant;
-* :func:`prelu_run`: a PReLU net whose learned slopes are recorded every epoch (He et al. 2015).
+* :func:`prelu_run`: a PReLU net whose learned slopes are recorded every epoch (He et al. 2015);
+* :func:`krizhevsky_cnn` and :func:`epochs_to_training_error`: the four-layer CIFAR-10 network of
+  the paper-scale speed comparison (``LECTURELIB_SCALE=full``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .. import piecewise
 from .._checks import check_fraction, check_real, check_type
@@ -36,7 +39,7 @@ __all__ = ["GRID_ACTIVATIONS", "GRID_WIDTHS", "train_kink_grid", "FitCurve", "fi
            "dead_unit_run", "digits_network_run", "CENSUS_WIDTHS", "DIGITS_WIDTHS", "SPEED_ACTIVATIONS",
            "SPEED_INIT", "SPEED_RATES", "one_hot_split", "initialised_stack", "stacked_training_error",
            "SpeedRuns", "convergence_speed_run", "epochs_to_error", "fastest_rates", "biased_mlp",
-           "bias_census_run", "prelu_slopes", "prelu_run"]
+           "bias_census_run", "prelu_slopes", "prelu_run", "krizhevsky_cnn", "epochs_to_training_error"]
 
 GRID_ACTIVATIONS = ("leaky_relu", "relu", "elu", "tanh", "identity")
 GRID_WIDTHS = (2, 3, 5, 8, 12)
@@ -254,3 +257,31 @@ def prelu_run(digits: DataSplit, seed: int) -> CachedRun:
     return cached_run(RunSpec("activations-prelu", digits, partial(MLP, CENSUS_WIDTHS, activation="prelu"),
                               optimizer="sgd", lr=0.05, momentum=0.9, epochs=20, batch_size=32, seed=seed,
                               callback=prelu_slopes))
+
+
+# --------------------------------------------------------------- the paper-scale speed comparison
+
+def krizhevsky_cnn(activation: str, input_shape=(3, 32, 32), num_classes: int = 10) -> nn.Sequential:
+    """A four-layer convolutional network for CIFAR-10 like that of Krizhevsky et al.'s (2012)
+    Figure 1 (the paper does not give its layers): three 5x5 convolutions of 32, 32 and 64 channels
+    (padding 2), each followed by ``activation`` and max pooling by 2, then a linear classifier.
+    Only the activation changes between the networks compared. Inputs ``(N, C, H, W)``."""
+    spec = get_activation(activation)
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3 or input_shape[1] % 8 or input_shape[2] % 8:
+        raise ValueError(f"input_shape must be (channels, height, width) with sides divisible by 8, got {input_shape!r}")
+    channels = [input_shape[0], 32, 32, 64]
+    layers = []
+    for c_in, c_out in zip(channels, channels[1:]):
+        layers += [nn.Conv2d(c_in, c_out, 5, padding=2), spec.module(c_out), nn.MaxPool2d(2)]
+    layers += [nn.Flatten(), nn.Linear(64 * (input_shape[1] // 8) * (input_shape[2] // 8), num_classes)]
+    return nn.Sequential(*layers)
+
+
+def epochs_to_training_error(history: History, target: float) -> float:
+    """The first evaluated epoch of ``history`` whose training error is at most ``target`` (``inf``
+    if none is), as Krizhevsky et al. count epochs to 25 % training error."""
+    check_fraction("target", target)
+    if not history.train_accuracy:
+        raise ValueError("history has no training accuracy: it must come from a classification run")
+    return next((float(epoch) for epoch, accuracy in zip(history.epoch, history.train_accuracy)
+                 if 1 - accuracy <= target), math.inf)

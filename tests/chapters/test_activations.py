@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -14,7 +16,7 @@ from lecturelib.exercises import activations as exercises  # noqa: E402
 from lecturelib.experiments import activations as runs  # noqa: E402
 from lecturelib.plotting import subplots  # noqa: E402
 from lecturelib.plotting.fits import draw_fit  # noqa: E402
-from lecturelib.train import fit  # noqa: E402
+from lecturelib.train import History, fit  # noqa: E402
 from lecturelib.widgets import activations as activation_widgets  # noqa: E402
 
 
@@ -167,6 +169,28 @@ def test_prelu_run_records_the_learned_slopes():
     assert all(value == 0.25 for layer in slopes[0] for value in layer)  # He et al.'s initial slope
     final = [a.weight.detach().tolist() for a in run.model.activations]
     assert slopes[-1] == final and any(abs(v - 0.25) > 1e-4 for layer in final for v in layer)
+
+
+def test_krizhevsky_cnn_has_four_layers_and_only_the_activation_differs():
+    relu, tanh = runs.krizhevsky_cnn("relu"), runs.krizhevsky_cnn("tanh")
+    weights = [m for m in relu.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(weights) == 4 and [m.out_channels for m in weights[:3]] == [32, 32, 64]
+    # by hand: three 5x5 convolutions with biases, then 64 * 4 * 4 -> 10
+    assert models.count_parameters(relu) == (25 * 3 * 32 + 32) + (25 * 32 * 32 + 32) + (25 * 32 * 64 + 64) + (1024 * 10 + 10)
+    assert relu(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert [type(m).__name__ for m in tanh][1::3][:3] == ["Tanh"] * 3
+    assert [type(a).__name__ for a, b in zip(relu, tanh) if type(a) is not type(b)] == ["ReLU"] * 3
+    with pytest.raises(ValueError, match="input_shape"):
+        runs.krizhevsky_cnn("relu", input_shape=(3, 30, 30))
+
+
+def test_epochs_to_training_error_reads_the_first_epoch_below_the_target():
+    history = History(epoch=[0, 1, 2, 3], train_loss=[0] * 4, test_loss=[0] * 4,
+                      train_accuracy=[0.1, 0.6, 0.76, 0.9], test_accuracy=[0] * 4)
+    assert runs.epochs_to_training_error(history, 0.25) == 2.0
+    assert runs.epochs_to_training_error(history, 0.2) == 3.0 and runs.epochs_to_training_error(history, 0.05) == math.inf
+    with pytest.raises(ValueError, match="training accuracy"):
+        runs.epochs_to_training_error(History(epoch=[0], train_loss=[0], test_loss=[0]), 0.25)
 
 
 # ------------------------------------------------------------------- curves, figure, widget
