@@ -27,7 +27,7 @@ from ..cache import CachedRun, RunSpec, cached_run
 from ..data import DataSplit
 from ..landscape import LandscapeResult
 from ..models import MLP
-from .lecture_network import LECTURE_EPOCHS, LECTURE_WIDTHS, lecture_regression
+from .lecture_network import lecture_recipe_run
 
 __all__ = ["train_tanh_lecture_network", "record_parameter_norm", "train_digits_net", "DIGITS_WIDTHS",
            "train_deep_net", "valley_width", "grid_local_minima",
@@ -41,15 +41,7 @@ def train_tanh_lecture_network(split: DataSplit | None = None) -> CachedRun:
     :func:`~lecturelib.experiments.lecture_network.train_lecture_network` trains the LeakyReLU one:
     full-batch Adam (lr 0.01), 3000 epochs, seed 0, on the CPU, on ``split`` (default
     :func:`~lecturelib.experiments.lecture_network.lecture_regression`)."""
-    split = lecture_regression() if split is None else split
-    check_type("split", split, DataSplit, "a lecturelib.data.DataSplit (a 1-D regression problem)")
-    if split.is_classification or split.n_features != 1:
-        raise ValueError(f"split must be a 1-D regression DataSplit such as lecture_regression(), "
-                         f"got {split.n_features} features, classification={split.is_classification}")
-    return cached_run(RunSpec("landscape-lecture-network-tanh", split,
-                              functools.partial(MLP, list(LECTURE_WIDTHS), "tanh"),
-                              optimizer="adam", lr=0.01, epochs=LECTURE_EPOCHS, eval_every=500, seed=0,
-                              device="cpu"))
+    return lecture_recipe_run("landscape-lecture-network-tanh", "tanh", split)
 
 
 def record_parameter_norm(model: nn.Module, epoch: int) -> dict:

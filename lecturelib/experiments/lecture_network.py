@@ -17,7 +17,8 @@ from ..data import DataSplit, regression_1d
 from ..models import MLP
 from .._checks import check_type
 
-__all__ = ["LECTURE_WIDTHS", "LECTURE_ACTIVATION", "LECTURE_EPOCHS", "lecture_regression", "train_lecture_network"]
+__all__ = ["LECTURE_WIDTHS", "LECTURE_ACTIVATION", "LECTURE_EPOCHS", "lecture_regression", "train_lecture_network",
+           "lecture_recipe_run"]
 
 LECTURE_WIDTHS = (1, 5, 5, 5, 1, 1)  # 10 + 30 + 30 + 6 + 2 = 78 parameters
 LECTURE_ACTIVATION = "leaky_relu"
@@ -34,12 +35,17 @@ def train_lecture_network(split: DataSplit | None = None) -> CachedRun:
     """The lecture network fitted to ``split`` (default :func:`lecture_regression`) by full-batch
     Adam (lr 0.01) for 3000 epochs, seed 0, on the CPU: a minimum whose whole 78×78 Hessian fits on
     a page. Trained once and cached; every chapter that uses the lecture network calls this."""
+    return lecture_recipe_run("lecture-network-78", LECTURE_ACTIVATION, split)
+
+
+def lecture_recipe_run(name: str, activation: str, split: DataSplit | None = None) -> CachedRun:
+    """``MLP(LECTURE_WIDTHS, activation)`` trained by :func:`train_lecture_network`'s recipe on
+    ``split`` (default :func:`lecture_regression`), cached under run ``name``."""
     split = lecture_regression() if split is None else split
     check_type("split", split, DataSplit, "a lecturelib.data.DataSplit (a 1-D regression problem)")
     if split.is_classification or split.n_features != 1:
         raise ValueError(f"split must be a 1-D regression DataSplit such as lecture_regression(), "
                          f"got {split.n_features} features, classification={split.is_classification}")
-    return cached_run(RunSpec("lecture-network-78", split,
-                              functools.partial(MLP, list(LECTURE_WIDTHS), LECTURE_ACTIVATION),
+    return cached_run(RunSpec(name, split, functools.partial(MLP, list(LECTURE_WIDTHS), activation),
                               optimizer="adam", lr=0.01, epochs=LECTURE_EPOCHS, eval_every=500, seed=0,
                               device="cpu"))
